@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MFCCParams:
     """MFCC settings, identical to the original tutorial's at 22050 Hz.
 
@@ -97,6 +97,15 @@ class MFCCParams:
             )
         if self.nfft is not None:
             _check_int("nfft", self.nfft, minimum=self.frame_length)
+
+    def __eq__(self, other):
+        # nfft=None and the size it resolves to describe the same analysis.
+        if not isinstance(other, MFCCParams):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self):
+        return hash(tuple(self.to_dict().items()))
 
     @property
     def frame_length(self) -> int:

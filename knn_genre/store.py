@@ -1,0 +1,318 @@
+"""The feature file: a versioned ``.npz`` of per-track Gaussians.
+
+Layout (format version 1), every array plain data so the file loads with
+``allow_pickle=False``:
+
+==================  ==================  ==========================================
+key                 shape / dtype       meaning
+==================  ==================  ==========================================
+``meta``            () str              JSON: format, format_version,
+                                        package_version, mfcc parameters,
+                                        data_dir, skipped files and reasons
+``means``           (n, d) float64      MFCC mean per track
+``covs``            (n, d, d) float64   MFCC covariance per track
+``labels``          (n,) str            genre of each track
+``genres``          (g,) str            sorted genre names
+``paths``           (n,) str            track path relative to the data folder
+``file_sizes``      (n,) int64          bytes of the source file when built
+``file_mtimes_ns``  (n,) int64          its modification time, for reuse
+==================  ==================  ==========================================
+
+Writes are atomic: a temporary file in the destination folder, flushed to
+disk, then renamed over the target, so a reader never sees half a file and a
+killed write leaves any previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import FeatureFileError, ParameterError
+from .features import MFCCParams, pack
+
+__all__ = ["FeatureSet", "save", "load", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "knn_genre-features"
+FORMAT_VERSION = 1
+_ARRAY_KEYS = ("means", "covs", "labels", "genres", "paths", "file_sizes", "file_mtimes_ns")
+# Relative tolerance for symmetry and positive semi-definiteness on load:
+# loose enough for float rounding, tight enough to catch edited files.
+_SYM_RTOL = 1e-9
+_PSD_RTOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """A collection of per-track Gaussians with their provenance.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n, d)
+    covs : ndarray of shape (n, d, d)
+    labels : sequence of str, length n
+        Genre of each track.
+    paths : sequence of str, length n
+        Track paths relative to the data folder.
+    params : MFCCParams
+        The settings the Gaussians were computed with.
+    genres : tuple of str, optional
+        Sorted genre names; defaults to the sorted distinct labels.
+    file_sizes, file_mtimes_ns : sequence of int, optional
+        Source-file size and modification time, used to reuse unchanged
+        tracks on a rebuild. Zeros when unknown.
+    skipped : tuple of (path, reason), optional
+        Files that could not be built, with the reason.
+    data_dir : str, optional
+        The folder the paths are relative to.
+    """
+
+    means: np.ndarray
+    covs: np.ndarray
+    labels: np.ndarray
+    paths: np.ndarray
+    params: MFCCParams = field(default_factory=MFCCParams)
+    genres: tuple = None
+    file_sizes: np.ndarray = None
+    file_mtimes_ns: np.ndarray = None
+    skipped: tuple = ()
+    data_dir: str = ""
+
+    def __post_init__(self):
+        n = len(self.labels)
+        set_ = object.__setattr__  # frozen dataclass: normalise once, here
+        set_(self, "means", np.asarray(self.means, dtype=np.float64).reshape(n, -1))
+        d = self.means.shape[1]
+        set_(self, "covs", np.asarray(self.covs, dtype=np.float64).reshape(n, d, d))
+        set_(self, "labels", np.asarray(self.labels, dtype=str).reshape(n))
+        set_(self, "paths", np.asarray(self.paths, dtype=str).reshape(-1))
+        if self.genres is None:
+            set_(self, "genres", tuple(sorted(set(self.labels.tolist()))))
+        set_(self, "genres", tuple(str(g) for g in self.genres))
+        for name in ("file_sizes", "file_mtimes_ns"):
+            value = getattr(self, name)
+            set_(self, name, np.zeros(n, np.int64) if value is None else np.asarray(value, np.int64).reshape(-1))
+        set_(self, "skipped", tuple((str(p), str(r)) for p, r in self.skipped))
+        set_(self, "data_dir", str(self.data_dir))
+        _validate(self, source="<FeatureSet>")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureSet(n_tracks={len(self)}, dim={self.dim}, genres={self.genres}, "
+            f"skipped={len(self.skipped)}, params={self.params})"
+        )
+
+    @property
+    def dim(self) -> int:
+        """Dimension ``d`` of the Gaussians."""
+        return self.means.shape[1]
+
+    def packed(self) -> np.ndarray:
+        """Packed rows ``[mean, cov[triu]]`` of shape (n, d + d(d+1)/2): the estimators' ``X``."""
+        return pack(self.means, self.covs)
+
+    def to_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` for the estimators: packed rows and genre names."""
+        return self.packed(), self.labels.copy()
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per track: path, genre, mean and covariance entries."""
+        import pandas as pd
+
+        d = self.dim
+        iu = np.triu_indices(d)
+        columns = [f"mean_{i}" for i in range(d)] + [f"cov_{i}_{j}" for i, j in zip(*iu)]
+        frame = pd.DataFrame(self.packed(), columns=columns)
+        frame.insert(0, "genre", self.labels)
+        frame.insert(0, "path", self.paths)
+        return frame
+
+    def meta(self) -> dict:
+        """The JSON-able metadata stored beside the arrays."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "mfcc": self.params.to_dict(),
+            "data_dir": self.data_dir,
+            "skipped": [list(s) for s in self.skipped],
+        }
+
+
+def _validate(fs: FeatureSet, source: str) -> None:
+    def bad(reason):
+        raise FeatureFileError(source, reason)
+
+    n, d = fs.means.shape
+    if d != fs.params.numcep:
+        bad(f"means have dimension {d} but the MFCC parameters say numcep={fs.params.numcep}")
+    for name in ("paths", "file_sizes", "file_mtimes_ns"):
+        if len(getattr(fs, name)) != n:
+            bad(f"{name} has {len(getattr(fs, name))} entries for {n} tracks")
+    if list(fs.genres) != sorted(set(fs.genres)):
+        bad(f"genres {list(fs.genres)} must be sorted and distinct")
+    unknown = set(fs.labels.tolist()) - set(fs.genres)
+    if unknown:
+        bad(f"labels {sorted(unknown)} are not among the genres {list(fs.genres)}")
+    if len(set(fs.paths.tolist())) != n:
+        bad("track paths are not unique")
+    if not (np.all(np.isfinite(fs.means)) and np.all(np.isfinite(fs.covs))):
+        rows = np.flatnonzero(~(np.isfinite(fs.means).all(1) & np.isfinite(fs.covs).all((1, 2))))
+        bad(f"non-finite values (NaN or inf) in {len(rows)} track(s), first: {fs.paths[rows[0]]}")
+    if n == 0:
+        return
+    scale = np.maximum(np.abs(fs.covs).max(axis=(1, 2)), np.finfo(float).tiny)
+    asym = np.abs(fs.covs - fs.covs.transpose(0, 2, 1)).max(axis=(1, 2)) / scale
+    if np.any(asym > _SYM_RTOL):
+        bad(f"covariance of {fs.paths[int(np.argmax(asym))]} is not symmetric")
+    min_eig = np.linalg.eigvalsh(fs.covs)[:, 0] / scale
+    if np.any(min_eig < -_PSD_RTOL * d):
+        bad(f"covariance of {fs.paths[int(np.argmin(min_eig))]} is not positive semi-definite")
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``.
+
+    The temporary file sits in the destination folder (a rename is only
+    atomic within one file system) and is removed if writing fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save(fs: FeatureSet, path: str | os.PathLike) -> None:
+    """Write ``fs`` to ``path`` (``.npz``) atomically."""
+    arrays = {
+        "meta": np.array(json.dumps(fs.meta(), ensure_ascii=False)),
+        "means": fs.means,
+        "covs": fs.covs,
+        "labels": fs.labels,
+        "genres": np.array(fs.genres, dtype=str),
+        "paths": fs.paths,
+        "file_sizes": fs.file_sizes,
+        "file_mtimes_ns": fs.file_mtimes_ns,
+    }
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def load(path: str | os.PathLike) -> FeatureSet:
+    """Read and validate a feature file written by :func:`save`.
+
+    Nothing in the file is executed: arrays are read with
+    ``allow_pickle=False`` and the metadata is JSON.
+
+    Raises
+    ------
+    FeatureFileError
+        If the file is missing, not an ``.npz``, holds object arrays, lacks a
+        key, has wrong shapes or dtypes, non-finite, asymmetric or indefinite
+        covariances, or comes from a newer format version.
+    """
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise FeatureFileError(source, "no such feature file; build one with python -m knn_genre.build_features DATA_DIR")
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            missing = [k for k in ("meta",) + _ARRAY_KEYS if k not in npz.files]
+            if missing:
+                raise FeatureFileError(source, f"not a knn_genre feature file: missing {', '.join(missing)}")
+            arrays = {k: npz[k] for k in ("meta",) + _ARRAY_KEYS}
+    except FeatureFileError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise FeatureFileError(source, "holds pickled Python objects, which are never loaded") from None
+        raise FeatureFileError(source, f"not a readable .npz file: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    meta = _parse_meta(arrays.pop("meta"), source)
+    _check_arrays(arrays, source)
+    try:
+        params = MFCCParams.from_dict(meta["mfcc"])
+    except (ParameterError, TypeError) as exc:
+        raise FeatureFileError(source, f"invalid MFCC parameters: {exc}") from None
+    try:
+        return FeatureSet(
+            means=arrays["means"],
+            covs=arrays["covs"],
+            labels=arrays["labels"],
+            paths=arrays["paths"],
+            params=params,
+            genres=tuple(arrays["genres"].tolist()),
+            file_sizes=arrays["file_sizes"],
+            file_mtimes_ns=arrays["file_mtimes_ns"],
+            skipped=tuple(tuple(s) for s in meta.get("skipped", [])),
+            data_dir=meta.get("data_dir", ""),
+        )
+    except FeatureFileError as exc:
+        raise FeatureFileError(source, exc.reason) from None
+
+
+def _parse_meta(raw: np.ndarray, source: str) -> dict:
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise FeatureFileError(source, "metadata is not a JSON string")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise FeatureFileError(source, f"metadata is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise FeatureFileError(source, f"not a knn_genre feature file (format is not {FORMAT_NAME!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise FeatureFileError(source, f"invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise FeatureFileError(
+            source,
+            f"written by a newer knn_genre ({meta.get('package_version', '?')}, format version {version}); "
+            f"this is {__version__}, which reads up to format version {FORMAT_VERSION}: upgrade knn_genre",
+        )
+    if not isinstance(meta.get("mfcc"), dict):
+        raise FeatureFileError(source, "metadata lacks the MFCC parameters")
+    skipped = meta.get("skipped", [])
+    if not isinstance(skipped, list) or not all(isinstance(s, list) and len(s) == 2 for s in skipped):
+        raise FeatureFileError(source, "metadata 'skipped' must be a list of [path, reason] pairs")
+    return meta
+
+
+def _check_arrays(arrays: dict, source: str) -> None:
+    def bad(reason):
+        raise FeatureFileError(source, reason)
+
+    means, covs = arrays["means"], arrays["covs"]
+    if means.dtype.kind not in "fiu" or means.ndim != 2:
+        bad(f"means must be a 2-d numeric array (n, d), got {means.dtype} {means.shape}")
+    n, d = means.shape
+    if covs.dtype.kind not in "fiu" or covs.shape != (n, d, d):
+        bad(f"covs must be a numeric array of shape {(n, d, d)}, got {covs.dtype} {covs.shape}")
+    for key in ("labels", "paths", "genres"):
+        if arrays[key].dtype.kind != "U" or arrays[key].ndim != 1:
+            bad(f"{key} must be a 1-d array of strings, got {arrays[key].dtype} {arrays[key].shape}")
+    for key in ("labels", "paths", "file_sizes", "file_mtimes_ns"):
+        if arrays[key].shape != (n,):
+            bad(f"{key} must have shape ({n},) like means, got {arrays[key].shape}")
+    for key in ("file_sizes", "file_mtimes_ns"):
+        if arrays[key].dtype.kind not in "iu":
+            bad(f"{key} must be integers, got {arrays[key].dtype}")
