@@ -1,0 +1,327 @@
+"""Evaluation protocols, metrics and result tables.
+
+Every model is evaluated on the *same* splits, computed once from the labels
+and a seed, so differences between models are not differences between
+folds. Accuracy is reported per fold and as mean and standard deviation;
+confusion matrices, macro-F1 and per-genre precision and recall are computed
+on the out-of-fold predictions pooled over all folds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .errors import ParameterError
+
+__all__ = [
+    "Protocol",
+    "ModelResult",
+    "cross_validation_splits",
+    "random_split",
+    "split_from_lists",
+    "smallest_training_size",
+    "evaluate_models",
+    "format_report",
+    "results_to_json",
+]
+
+
+@dataclass
+class Protocol:
+    """How the data was split: enough to repeat the experiment."""
+
+    kind: str  # "cross-validation", "random-split" or "split-files"
+    seed: int | None
+    n_tracks: int
+    n_genres: int
+    folds: int = 1
+    train_fraction: float | None = None
+    notes: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the report."""
+        if self.kind == "cross-validation":
+            head = f"stratified {self.folds}-fold cross-validation, seed {self.seed}"
+        elif self.kind == "random-split":
+            head = f"one stratified random split, {self.train_fraction:.0%} train, seed {self.seed}"
+        else:
+            head = "predefined train/test split from files"
+        return f"{head}; {self.n_tracks} tracks, {self.n_genres} genres"
+
+
+@dataclass
+class ModelResult:
+    """One model's scores on a protocol."""
+
+    name: str
+    accuracy_per_fold: list
+    macro_f1: float
+    confusion: list
+    genres: list
+    precision: list
+    recall: list
+    fit_seconds: float
+    predict_seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def accuracy_mean(self) -> float:
+        return float(np.mean(self.accuracy_per_fold))
+
+    @property
+    def accuracy_std(self) -> float:
+        return float(np.std(self.accuracy_per_fold))
+
+
+def cross_validation_splits(y, *, folds: int = 10, seed: int = 0):
+    """Seeded stratified k-fold splits, with fewer folds when a genre is small.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Genre labels.
+    folds : int, default=10
+    seed : int, default=0
+        Shuffling seed; the same seed gives the same folds.
+
+    Returns
+    -------
+    splits : list of (train_indices, test_indices)
+    protocol : Protocol
+        ``folds`` is the number used; ``notes`` says why if it was reduced.
+    """
+    y = np.asarray(y)
+    if not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ParameterError(f"folds={folds!r} must be an integer >= 2")
+    genres, counts = np.unique(y, return_counts=True)
+    if len(genres) < 2:
+        raise ParameterError(f"cross-validation needs at least 2 genres, the data has {len(genres)}")
+    smallest = int(counts.min())
+    notes = []
+    used = folds
+    if smallest < folds:
+        if smallest < 2:
+            raise ParameterError(
+                f"genre {str(genres[counts.argmin()])!r} has 1 track; every genre needs at least 2 for cross-validation"
+            )
+        used = smallest
+        notes.append(
+            f"{folds} folds requested, {used} used: genre {str(genres[counts.argmin()])!r} has only {smallest} tracks"
+        )
+    cv = StratifiedKFold(n_splits=used, shuffle=True, random_state=seed)
+    splits = list(cv.split(np.zeros(len(y)), y))
+    protocol = Protocol("cross-validation", seed, len(y), len(genres), folds=used, notes=notes)
+    return splits, protocol
+
+
+def random_split(y, *, train_fraction: float = 0.66, seed: int = 0):
+    """One seeded stratified train/test split (the tutorial's 66/34, made repeatable).
+
+    Stratified so that every genre is on both sides; the tutorial drew each
+    track independently, which can leave a genre out of the training set.
+    """
+    y = np.asarray(y)
+    if not (0.0 < train_fraction < 1.0):
+        raise ParameterError(f"split={train_fraction!r} must be a fraction strictly between 0 and 1")
+    idx = np.arange(len(y))
+    try:
+        train, test = train_test_split(idx, train_size=train_fraction, random_state=seed, stratify=y)
+    except ValueError as exc:
+        raise ParameterError(f"cannot split {len(y)} tracks {train_fraction:.0%}/{1 - train_fraction:.0%}: {exc}") from None
+    protocol = Protocol("random-split", seed, len(y), len(np.unique(y)), folds=1, train_fraction=train_fraction)
+    return [(np.sort(train), np.sort(test))], protocol
+
+
+def _match_keys(path: str) -> list[str]:
+    """Names a listed track may go by: the relative path, or the file name."""
+    p = PurePosixPath(path.replace("\\", "/"))
+    return [p.as_posix(), p.name]
+
+
+def split_from_lists(paths, y, train_names, test_names):
+    """A predefined split given as lists of track names or paths.
+
+    Each listed entry matches a track whose relative path or file name equals
+    it (``blues/blues.00000.wav`` or ``blues.00000.wav``; a leading folder
+    such as ``genres_original/`` is tolerated). Entries that match no track
+    are reported in ``Protocol.notes``; a track listed on both sides is an
+    error.
+
+    Returns
+    -------
+    splits : list with one (train_indices, test_indices)
+    protocol : Protocol
+    """
+    index = {}
+    for i, path in enumerate(paths):
+        for key in _match_keys(str(path)):
+            index.setdefault(key, []).append(i)
+
+    def resolve(names, side):
+        found, missing = set(), []
+        for name in names:
+            name = name.strip()
+            if not name or name.startswith("#"):
+                continue
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            # Try the full entry, then shorter suffixes of it, then the file name.
+            candidates = ["/".join(parts[i:]) for i in range(len(parts))]
+            hit = next((index[c] for c in candidates if c in index), None)
+            if hit is None:
+                missing.append(name)
+            elif len(hit) > 1:
+                raise ParameterError(f"{side} entry {name!r} matches {len(hit)} tracks; list relative paths instead")
+            else:
+                found.add(hit[0])
+        return np.array(sorted(found), dtype=int), missing
+
+    train, miss_train = resolve(train_names, "train")
+    test, miss_test = resolve(test_names, "test")
+    both = np.intersect1d(train, test)
+    if len(both):
+        raise ParameterError(f"{len(both)} track(s) are listed for both training and testing, e.g. {paths[both[0]]}")
+    if len(train) == 0 or len(test) == 0:
+        raise ParameterError(
+            f"the split lists match {len(train)} training and {len(test)} test tracks of the feature file; "
+            "entries must be track paths relative to DATA_DIR or file names"
+        )
+    y = np.asarray(y)
+    notes = []
+    for side, miss in (("train", miss_train), ("test", miss_test)):
+        if miss:
+            notes.append(f"{len(miss)} {side} entries not in the feature file (e.g. {miss[0]})")
+    used = np.concatenate([train, test])
+    protocol = Protocol("split-files", None, len(used), len(np.unique(y[used])), folds=1, notes=notes)
+    return [(train, test)], protocol
+
+
+def smallest_training_size(splits) -> int:
+    """Fewest training tracks in any split: the largest usable ``k``."""
+    return min(len(train) for train, _ in splits)
+
+
+def evaluate_models(models: dict, X, y, splits, *, on_fold=None) -> list[ModelResult]:
+    """Fit and score every model on the same splits.
+
+    Parameters
+    ----------
+    models : dict of name -> estimator
+        Each is cloned for every split, so nothing leaks between folds.
+    X : array-like of shape (n, n_features)
+    y : array-like of shape (n,)
+    splits : list of (train_indices, test_indices)
+    on_fold : callable(name, fold_index, fitted_estimator), optional
+        Called after each fit, e.g. to record chosen hyper-parameters.
+
+    Returns
+    -------
+    list of ModelResult, in the order of ``models``
+    """
+    y = np.asarray(y)
+    genres = np.unique(y)
+    results = []
+    for name, model in models.items():
+        accs, fit_s, pred_s = [], [], []
+        true_all, pred_all = [], []
+        for fold, (train, test) in enumerate(splits):
+            est = clone(model)
+            t0 = time.perf_counter()
+            est.fit(X[train], y[train])
+            t1 = time.perf_counter()
+            pred = est.predict(X[test])
+            t2 = time.perf_counter()
+            fit_s.append(t1 - t0)
+            pred_s.append(t2 - t1)
+            accs.append(float(accuracy_score(y[test], pred)))
+            true_all.append(y[test])
+            pred_all.append(pred)
+            if on_fold:
+                on_fold(name, fold, est)
+        yt, yp = np.concatenate(true_all), np.concatenate(pred_all)
+        precision, recall, _, _ = precision_recall_fscore_support(yt, yp, labels=genres, zero_division=0)
+        results.append(
+            ModelResult(
+                name=name,
+                accuracy_per_fold=accs,
+                macro_f1=float(f1_score(yt, yp, labels=genres, average="macro", zero_division=0)),
+                confusion=confusion_matrix(yt, yp, labels=genres).tolist(),
+                genres=[str(g) for g in genres],
+                precision=[float(v) for v in precision],
+                recall=[float(v) for v in recall],
+                fit_seconds=float(np.mean(fit_s)),
+                predict_seconds=float(np.mean(pred_s)),
+            )
+        )
+    return results
+
+
+def results_to_json(protocol: Protocol, results: list[ModelResult]) -> dict:
+    """The report as a JSON-able dict with stable keys."""
+    return {
+        "protocol": asdict(protocol),
+        "models": {
+            r.name: {
+                "accuracy_mean": r.accuracy_mean,
+                "accuracy_std": r.accuracy_std,
+                "accuracy_per_fold": r.accuracy_per_fold,
+                "macro_f1": r.macro_f1,
+                "confusion": r.confusion,
+                "genres": r.genres,
+                "precision": r.precision,
+                "recall": r.recall,
+                "fit_seconds": r.fit_seconds,
+                "predict_seconds": r.predict_seconds,
+                **r.extra,
+            }
+            for r in results
+        },
+    }
+
+
+def _table(header, rows, align=None) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    align = align or ["<"] + [">"] * (len(header) - 1)
+    fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(align, widths))
+    lines = [fmt.format(*header), "  ".join("-" * w for w in widths)]
+    lines += [fmt.format(*map(str, row)) for row in rows]
+    return lines
+
+
+def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_for=None) -> str:
+    """Plain-text report: protocol, model table, per-genre scores, confusion matrices.
+
+    Parameters
+    ----------
+    confusion_for : list of str, optional
+        Models whose per-genre table and confusion matrix are printed
+        (default: all that are not dummies).
+    """
+    lines = [f"Protocol: {protocol.describe()}"]
+    lines += [f"  note: {n}" for n in protocol.notes]
+    spread = "std over folds" if protocol.folds > 1 else "single split, no spread"
+    lines += ["", f"Accuracy (mean ± {spread}), macro-F1 on pooled out-of-fold predictions, seconds per fold:"]
+    rows = [
+        (r.name, f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}", f"{r.macro_f1:.3f}", f"{r.fit_seconds:.3f}", f"{r.predict_seconds:.3f}")
+        for r in results
+    ]
+    lines += _table(("model", "accuracy", "macro-F1", "fit s", "predict s"), rows)
+    for r in results:
+        if r.extra.get("chosen_params"):
+            lines.append(f"  {r.name} chosen per fold: " + "; ".join(str(p) for p in r.extra["chosen_params"]))
+    show = confusion_for if confusion_for is not None else [r.name for r in results if not r.name.startswith("dummy")]
+    for r in results:
+        if r.name not in show:
+            continue
+        lines += ["", f"{r.name}: per-genre precision and recall"]
+        lines += _table(("genre", "precision", "recall"), [(g, f"{p:.2f}", f"{q:.2f}") for g, p, q in zip(r.genres, r.precision, r.recall)])
+        lines += ["", f"{r.name}: confusion matrix (rows: true genre, columns: predicted)"]
+        short = [g[:6] for g in r.genres]
+        lines += _table(["true \\ pred"] + short, [[g] + row for g, row in zip(r.genres, r.confusion)])
+    return "\n".join(lines)

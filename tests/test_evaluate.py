@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import pytest
+
+from knn_genre import store
+from knn_genre.build_features import main as build_main
+from knn_genre.errors import ParameterError
+from knn_genre.evaluate import main
+from knn_genre.evaluation import cross_validation_splits, random_split, split_from_lists
+
+
+@pytest.fixture(scope="module")
+def features(collection, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features") / "f.npz"
+    assert build_main([str(collection), "-o", str(out), "--jobs", "1", "-q"]) == 0
+    return out
+
+
+def run_json(capsys, tmp_path, *args):
+    out = tmp_path / "r.json"
+    status = main([*args, "--json", str(out)])
+    text = capsys.readouterr().out
+    return status, text, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def test_report_has_protocol_models_and_confusion(features, tmp_path, capsys):
+    status, text, _ = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3")
+    assert status == 0
+    assert "stratified 3-fold cross-validation, seed 0; 30 tracks, 5 genres" in text
+    for name in ("knn", "dummy-most-frequent", "dummy-stratified"):
+        assert name in text
+    assert "confusion matrix" in text and "precision" in text and "ambient" in text
+
+
+def test_json_has_stable_keys_and_consistent_numbers(features, tmp_path, capsys):
+    status, _, data = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3")
+    assert status == 0
+    assert data["protocol"]["folds"] == 3 and data["protocol"]["seed"] == 0
+    assert set(data["models"]) == {"knn", "dummy-most-frequent", "dummy-stratified"}
+    knn = data["models"]["knn"]
+    for key in ("accuracy_mean", "accuracy_std", "accuracy_per_fold", "macro_f1", "confusion", "genres", "fit_seconds", "predict_seconds"):
+        assert key in knn
+    assert len(knn["accuracy_per_fold"]) == 3
+    assert knn["accuracy_mean"] == pytest.approx(np.mean(knn["accuracy_per_fold"]))
+    assert knn["accuracy_std"] == pytest.approx(np.std(knn["accuracy_per_fold"]))
+    confusion = np.array(knn["confusion"])
+    assert confusion.shape == (5, 5) and confusion.sum() == 30
+    assert knn["genres"] == ["ambient", "bass", "drums", "organ", "plucked"]
+    # The synthetic genres differ in timbre and rhythm: KL-KNN separates them, the baseline cannot.
+    assert knn["accuracy_mean"] > 0.8
+    assert data["models"]["dummy-most-frequent"]["accuracy_mean"] == pytest.approx(0.2)
+
+
+def test_same_seed_same_numbers_other_seed_other_folds(features, tmp_path, capsys):
+    args = ["--features", str(features), "--split", "0.66"]
+    _, _, a = run_json(capsys, tmp_path, *args, "--seed", "7")
+    _, _, b = run_json(capsys, tmp_path, *args, "--seed", "7")
+    for data in (a, b):
+        for model in data["models"].values():
+            model.pop("fit_seconds"), model.pop("predict_seconds")
+    assert a == b
+    y = store.load(features).labels
+    splits7, _ = random_split(y, train_fraction=0.66, seed=7)
+    splits8, _ = random_split(y, train_fraction=0.66, seed=8)
+    assert not np.array_equal(splits7[0][0], splits8[0][0])
+
+
+def test_k_larger_than_the_smallest_training_fold_is_a_usage_error(features, capsys):
+    assert main(["--features", str(features), "--folds", "3", "--k", "21"]) == 2
+    err = capsys.readouterr().err
+    assert "--k 21" in err and "between 1 and 20" in err
+
+
+@pytest.mark.parametrize("k", ["0", "-1", "two"])
+def test_k_must_be_a_positive_integer(features, k):
+    with pytest.raises(SystemExit) as info:
+        main(["--features", str(features), "--k", k])
+    assert info.value.code == 2
+
+
+def test_missing_feature_file_is_a_usage_error(tmp_path, capsys):
+    assert main(["--features", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+def test_split_files_evaluates_exactly_that_split(features, tmp_path, capsys):
+    paths = store.load(features).paths.tolist()
+    train, test = paths[::2], paths[1::2]
+    (tmp_path / "train.txt").write_text("\n".join("genres_original/" + p for p in train) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(p.split("/")[1] for p in test) + "\nnot/there.wav\n")
+    status, text, data = run_json(
+        capsys, tmp_path, "--features", str(features), "--split-files", str(tmp_path / "train.txt"), str(tmp_path / "test.txt")
+    )
+    assert status == 0
+    assert data["protocol"]["kind"] == "split-files"
+    assert np.array(data["models"]["knn"]["confusion"]).sum() == len(test)
+    assert "1 test entries not in the feature file" in text
+
+
+def test_fewer_folds_when_a_genre_is_small_and_the_report_says_so():
+    y = np.array(["a"] * 10 + ["b"] * 4)
+    splits, protocol = cross_validation_splits(y, folds=10, seed=0)
+    assert protocol.folds == 4 and len(splits) == 4
+    assert "only 4 tracks" in protocol.notes[0]
+    for train, test in splits:
+        assert set(np.unique(y[test])) == {"a", "b"}
+        assert not set(train) & set(test)
+
+
+def test_every_track_is_tested_exactly_once_in_cross_validation():
+    y = np.repeat(np.arange(3), 7)
+    splits, _ = cross_validation_splits(y, folds=5, seed=3)
+    tested = np.concatenate([test for _, test in splits])
+    assert sorted(tested.tolist()) == list(range(21))
+
+
+def test_split_lists_reject_overlap_and_no_match():
+    paths = ["a/1.wav", "a/2.wav", "b/1.wav", "b/2.wav"]
+    y = ["a", "a", "b", "b"]
+    with pytest.raises(ParameterError, match="both training and testing"):
+        split_from_lists(paths, y, ["a/1.wav", "b/1.wav"], ["a/1.wav"])
+    with pytest.raises(ParameterError, match="match 0 training"):
+        split_from_lists(paths, y, ["x.wav"], ["a/1.wav"])
+    with pytest.raises(ParameterError, match="matches 2 tracks"):
+        split_from_lists(paths, y, ["1.wav"], ["a/2.wav"])
