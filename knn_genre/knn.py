@@ -1,0 +1,325 @@
+"""k-nearest-neighbour genre classifier on Gaussian MFCC models.
+
+Each track is a Gaussian given as a packed row (see :mod:`knn_genre.features`);
+tracks are compared with the symmetric Kullback-Leibler divergence of
+:mod:`knn_genre.divergence`, and a query takes the majority genre of its ``k``
+nearest training tracks. A tie goes to the tied genre whose member is
+nearest.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .divergence import DEFAULT_BLOCK_SIZE, DEFAULT_RIDGE, gaussian_terms, kneighbors_symmetric_kl
+from .errors import ParameterError
+from .features import dim_from_width, unpack
+
+__all__ = ["KLKNNClassifier", "vote"]
+
+_WEIGHTS = ("uniform", "distance")
+
+
+def _neighbor_weights(distances: np.ndarray, weights: str) -> np.ndarray:
+    """Vote weight of each neighbour, shape (nq, k), rows sorted nearest first.
+
+    ``"distance"`` weighs by ``1 / distance``, written as
+    ``min_distance / distance`` so that it cannot overflow: the proportions
+    are the same. As in scikit-learn, a query at distance 0 from some
+    training tracks is decided by those tracks alone.
+    """
+    if weights == "uniform":
+        return np.ones_like(distances)
+    nearest = distances[:, :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = nearest / distances
+    exact = nearest[:, 0] == 0
+    w[exact] = distances[exact] == 0
+    return w
+
+
+def vote(labels: np.ndarray, weights: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted majority vote of sorted neighbours, ties to the nearest tied class.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (nq, k), int
+        Class index (``0 <= label < n_classes``) of each query's neighbours,
+        nearest first.
+    weights : ndarray of shape (nq, k)
+        Vote of each neighbour, >= 0 (all ones for a plain majority).
+    n_classes : int
+
+    Returns
+    -------
+    winners : ndarray of shape (nq,), intp
+        Class index with the largest total vote; among classes with equal
+        totals, the one that occurs first in the row, i.e. whose member is
+        nearest.
+    votes : ndarray of shape (nq, n_classes)
+        Total vote of each class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.knn import vote
+    >>> labels = np.array([[1, 0, 0, 1], [2, 0, 0, 1]])
+    >>> winners, votes = vote(labels, np.ones((2, 4)), 3)
+    >>> winners.tolist(), votes.tolist()
+    ([1, 0], [[2.0, 2.0, 0.0], [2.0, 1.0, 1.0]])
+    """
+    rows = np.arange(labels.shape[0])
+    votes = np.zeros((labels.shape[0], n_classes))
+    for j in range(labels.shape[1]):  # O(k) vectorised passes, as sklearn does
+        votes[rows, labels[:, j]] += weights[:, j]
+    tied = votes == votes.max(axis=1, keepdims=True)
+    first_tied = np.argmax(tied[rows[:, None], labels], axis=1)
+    return labels[rows, first_tied], votes
+
+
+class KLKNNClassifier(ClassifierMixin, BaseEstimator):
+    """k-nearest neighbours in symmetric KL divergence between track Gaussians.
+
+    Read more in :mod:`knn_genre.divergence` for the divergence and its
+    regularisation of singular covariances.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours ``k`` that vote, ``1 <= k <= n_samples`` of the training set.
+    weights : {"uniform", "distance"}, default="uniform"
+        ``"uniform"``: one vote per neighbour. ``"distance"``: votes weighted by
+        ``1 / divergence``; a query identical to some training tracks is
+        decided by those tracks alone.
+    ridge : float, default=1e-8
+        Relative eigenvalue floor for covariances that are not safely
+        positive definite, see :func:`knn_genre.divergence.regularize_covariances`.
+    block_size : int, default=1024
+        Side of the tiles of the query x training divergence matrix held in
+        memory at once (``block_size**2 * 8`` bytes). Results do not depend
+        on it. The matrix products run on all BLAS threads.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Sorted class labels (strings or integers).
+    n_features_in_ : int
+        Width of the packed rows, ``d + d * (d + 1) / 2``.
+    n_samples_fit_ : int
+        Number of training tracks.
+    dim_ : int
+        Dimension ``d`` of the Gaussians.
+    means_ : ndarray of shape (n_samples, d)
+        Training means, as given.
+    covariances_ : ndarray of shape (n_samples, d, d)
+        Training covariances, as given (before regularisation).
+    origin_ : ndarray of shape (d,)
+        Mean of the training means. It is subtracted from every mean before
+        the divergence terms are computed: divergences do not change under a
+        common translation, and centred means keep the expanded quadratic
+        forms from cancelling.
+    reference_terms_ : knn_genre.divergence.GaussianTerms
+        Precomputed per-track terms of the training set (one inverse each).
+
+    See Also
+    --------
+    knn_genre.divergence.kneighbors_symmetric_kl : the neighbour search used.
+    sklearn.neighbors.KNeighborsClassifier : the same interface for vectors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.features import pack
+    >>> from knn_genre.knn import KLKNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> means = np.concatenate([rng.normal(0, 1, (10, 2)), rng.normal(6, 1, (10, 2))])
+    >>> X = pack(means, np.tile(np.eye(2), (20, 1, 1)))
+    >>> y = ["jazz"] * 10 + ["metal"] * 10
+    >>> clf = KLKNNClassifier(n_neighbors=3).fit(X, y)
+    >>> queries = pack(np.array([[0.0, 0.5], [6.0, 5.0]]), np.tile(np.eye(2), (2, 1, 1)))
+    >>> clf.predict(queries).tolist()
+    ['jazz', 'metal']
+    >>> clf.predict_proba(queries).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> distances, indices = clf.kneighbors(queries[:1], n_neighbors=2)
+    >>> distances.shape, indices.shape
+    ((1, 2), (1, 2))
+    """
+
+    def __init__(
+        self, n_neighbors=5, *, weights="uniform", ridge=DEFAULT_RIDGE, block_size=DEFAULT_BLOCK_SIZE
+    ):
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.ridge = ridge
+        self.block_size = block_size
+
+    # -- validation ---------------------------------------------------------
+
+    def _check_params(self):
+        _check_n_neighbors(self.n_neighbors)
+        if self.weights not in _WEIGHTS:
+            raise ParameterError(f"weights={self.weights!r} must be one of {_WEIGHTS}")
+        ridge = self.ridge
+        if isinstance(ridge, bool) or not isinstance(ridge, Real) or not (np.isfinite(ridge) and ridge >= 0):
+            raise ParameterError(f"ridge={ridge!r} must be a finite number >= 0")
+        block = self.block_size
+        if isinstance(block, bool) or not isinstance(block, Integral) or block < 1:
+            raise ParameterError(f"block_size={block!r} must be a positive integer")
+
+    def _terms(self, means, covs):
+        """Divergence terms of Gaussians, centred on the training origin."""
+        return gaussian_terms(means - self.origin_, covs, ridge=self.ridge)
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Store the training tracks and precompute their divergence terms.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d + d * (d + 1) / 2)
+            Packed training Gaussians, see :func:`knn_genre.features.pack`.
+        y : array-like of shape (n_samples,)
+            Genre labels, strings or integers.
+
+        Returns
+        -------
+        self : KLKNNClassifier
+
+        Raises
+        ------
+        ParameterError
+            If a parameter is out of range, ``n_neighbors`` exceeds the number
+            of training tracks, or the width of ``X`` is not a packed width.
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        n_samples, width = X.shape
+        if self.n_neighbors > n_samples:
+            raise ParameterError(
+                f"n_neighbors={self.n_neighbors} must be <= the number of training tracks, "
+                f"n_samples={n_samples}"
+            )
+        self.dim_ = _dim_of(width)
+        self.classes_, self._y = np.unique(y, return_inverse=True)
+        self.n_samples_fit_ = n_samples
+        self.means_, self.covariances_ = unpack(X)
+        self.origin_ = self.means_.mean(axis=0)
+        self.reference_terms_ = self._terms(self.means_, self.covariances_)
+        return self
+
+    # -- queries ------------------------------------------------------------
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Nearest training tracks of each query, nearest first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_), or None
+            Packed query Gaussians. ``None`` queries the training set itself,
+            and a track is then not its own neighbour.
+        n_neighbors : int, default=None
+            Neighbours to return; ``None`` uses ``self.n_neighbors``. At most
+            the number of training tracks (one fewer with ``X=None``).
+        return_distance : bool, default=True
+            Also return the divergences.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Symmetric KL divergences in nats, ascending; only if
+            ``return_distance``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Row indices into the training set; equal divergences are ordered
+            by index, lowest first.
+        """
+        check_is_fitted(self)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        _check_n_neighbors(k)
+        if X is not None:
+            X = validate_data(self, X, reset=False, dtype=np.float64)
+        distances, indices = self._neighbors(X, k)
+        return (distances, indices) if return_distance else indices
+
+    def _neighbors(self, X, k):
+        """``kneighbors`` on validated ``X`` (or ``None``: the training set, self excluded)."""
+        if X is None:
+            query, exclude_self = self.reference_terms_, True
+            available = self.n_samples_fit_ - 1
+            which = "training tracks other than the query itself (X=None)"
+        else:
+            query, exclude_self = self._terms(*unpack(X)), False
+            available = self.n_samples_fit_
+            which = "training tracks"
+        if k > available:
+            raise ParameterError(f"n_neighbors={k} must be <= {available}, the number of {which}")
+        return kneighbors_symmetric_kl(
+            query, self.reference_terms_, k, block_size=self.block_size, exclude_self=exclude_self
+        )
+
+    def _vote(self, X):
+        distances, indices = self._neighbors(X, self.n_neighbors)
+        weights = _neighbor_weights(distances, self.weights)
+        return vote(self._y[indices], weights, len(self.classes_))
+
+    def predict(self, X):
+        """Genre of each query: the majority of its nearest training tracks.
+
+        With ``weights="distance"`` votes are weighted by ``1 / divergence``.
+        Among genres with equal votes, the one whose member is nearest wins,
+        so this is not always the argmax of :meth:`predict_proba`, which
+        cannot break ties.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            Packed query Gaussians.
+
+        Returns
+        -------
+        y : ndarray of shape (n_queries,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        winners, _ = self._vote(X)
+        return self.classes_[winners]
+
+    def predict_proba(self, X):
+        """Share of the (weighted) neighbour votes that goes to each genre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            Packed query Gaussians.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_queries, n_classes)
+            Columns in the order of ``classes_``; rows sum to 1.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        _, votes = self._vote(X)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+
+def _check_n_neighbors(k):
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise ParameterError(f"n_neighbors={k!r} must be a positive integer")
+
+
+def _dim_of(width: int) -> int:
+    try:
+        return dim_from_width(width)
+    except ValueError as err:
+        raise ParameterError(
+            f"X has n_features={width} columns, which must hold packed Gaussians: {err}"
+        ) from None
