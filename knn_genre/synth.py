@@ -25,6 +25,7 @@ from scipy.signal import lfilter
 __all__ = ["GENRES", "synthesize", "write_collection"]
 
 GENRES = ("ambient", "bass", "drums", "organ", "plucked")
+BLEED = 0.6  # largest level of another genre's material mixed into a clip
 
 
 def _envelope_train(n, sr, bpm, offset, decay_s, rng):
@@ -98,7 +99,9 @@ def _bass(n, sr, rng):
 _MAKERS = {"ambient": _ambient, "bass": _bass, "drums": _drums, "organ": _organ, "plucked": _plucked}
 
 
-def synthesize(genre: str, index: int, *, seconds: float = 4.0, sample_rate: int = 22050, seed: int = 0) -> np.ndarray:
+def synthesize(
+    genre: str, index: int, *, seconds: float = 4.0, sample_rate: int = 22050, seed: int = 0, bleed: float = BLEED
+) -> np.ndarray:
     """One synthetic clip as float64 samples in [-1, 1].
 
     Parameters
@@ -110,6 +113,9 @@ def synthesize(genre: str, index: int, *, seconds: float = 4.0, sample_rate: int
     seconds : float, default=4.0
     sample_rate : int, default=22050
     seed : int, default=0
+    bleed : float, default=BLEED
+        Largest relative level of another genre's material mixed in; 0
+        gives pure clips.
 
     Returns
     -------
@@ -120,6 +126,12 @@ def synthesize(genre: str, index: int, *, seconds: float = 4.0, sample_rate: int
     rng = np.random.default_rng([seed, GENRES.index(genre), index])
     n = int(round(seconds * sample_rate))
     x = _MAKERS[genre](n, sample_rate, rng)
+    x = x / (np.abs(x).max() + 1e-12)
+    # Real genres overlap: mix in another genre's material, quieter, so the
+    # classes are separable but not trivially so.
+    other = GENRES[(GENRES.index(genre) + rng.integers(1, len(GENRES))) % len(GENRES)]
+    other_x = _MAKERS[other](n, sample_rate, rng)
+    x = x + rng.uniform(0.0, bleed) * other_x / (np.abs(other_x).max() + 1e-12)
     x = x + 10 ** (-rng.uniform(35, 50) / 20) * rng.standard_normal(n)  # a noise floor, as in recordings
     return rng.uniform(0.3, 0.9) * x / (np.abs(x).max() + 1e-12)
 
@@ -132,6 +144,7 @@ def write_collection(
     seconds: float = 4.0,
     sample_rate: int = 22050,
     seed: int = 0,
+    bleed: float = BLEED,
 ) -> list[Path]:
     """Write ``root/<genre>/<genre>.<NNNNN>.wav`` clips (int16 PCM), GTZAN-style.
 
@@ -151,7 +164,7 @@ def write_collection(
         for i in range(n_per_genre):
             path = folder / f"{genre}.{i:05d}.wav"
             if not path.exists():
-                x = synthesize(genre, i, seconds=seconds, sample_rate=sample_rate, seed=seed)
+                x = synthesize(genre, i, seconds=seconds, sample_rate=sample_rate, seed=seed, bleed=bleed)
                 tmp = path.with_name(path.name + ".tmp")
                 wavfile.write(tmp, sample_rate, np.round(x * 32767).astype(np.int16))
                 os.replace(tmp, path)

@@ -11,7 +11,7 @@ from knn_genre.synth import write_collection  # noqa: E402
 
 @pytest.fixture(scope="session")
 def collection(tmp_path_factory):
-    """A small synthetic GTZAN-style collection: 5 genres x 6 clips x 1.5 s."""
+    """A small synthetic GTZAN-style collection: 5 pure genres x 6 clips x 1.5 s."""
     root = tmp_path_factory.mktemp("collection")
-    write_collection(root, n_per_genre=6, seconds=1.5, seed=0)
+    write_collection(root, n_per_genre=6, seconds=1.5, seed=0, bleed=0.0)
     return root
