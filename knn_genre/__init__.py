@@ -6,33 +6,39 @@ or by an SVM; every classifier is a scikit-learn estimator on packed rows
 ``[mean, cov[triu]]`` (see :mod:`knn_genre.features`).
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from . import store  # noqa: E402
-from .errors import (  # noqa: E402
-    AudioError,
-    DatasetError,
-    FeatureError,
-    FeatureFileError,
-    KnnGenreError,
-    ParameterError,
-)
-from .features import MFCCParams, pack, unpack  # noqa: E402
-from .knn import KLKNNClassifier  # noqa: E402
-from .store import FeatureSet  # noqa: E402
+# Public names and the module that defines each. They are imported on first
+# use (PEP 562): feature-extraction workers then start without importing
+# scikit-learn, which takes about a second.
+_EXPORTS = {
+    "store": None,
+    "FeatureSet": "store",
+    "MFCCParams": "features",
+    "pack": "features",
+    "unpack": "features",
+    "KLKNNClassifier": "knn",
+    "KnnGenreError": "errors",
+    "ParameterError": "errors",
+    "AudioError": "errors",
+    "FeatureError": "errors",
+    "FeatureFileError": "errors",
+    "DatasetError": "errors",
+}
 
-__all__ = [
-    "__version__",
-    "store",
-    "FeatureSet",
-    "MFCCParams",
-    "KLKNNClassifier",
-    "pack",
-    "unpack",
-    "KnnGenreError",
-    "ParameterError",
-    "AudioError",
-    "FeatureError",
-    "FeatureFileError",
-    "DatasetError",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS[name]
+    if module is None:
+        return importlib.import_module(f".{name}", __name__)
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
