@@ -1,22 +1,41 @@
-"""``python -m knn_genre.build_features DATA_DIR``: a folder of wavs to a feature file."""
+"""``python -m knn_genre.build_features DATA_DIR``: a folder of wavs to a feature file.
+
+Also converts between the feature file and the original tutorial's pickled
+``my.dat`` (``--from-legacy``, ``--from-features``, ``--format legacy``).
+
+A build saves its finished tracks in ``<output>.partial.npz`` every
+``--checkpoint-every`` seconds and when it is stopped by SIGINT, SIGTERM or
+SIGHUP, so the next run continues where it stopped; the previous output is
+only ever replaced atomically, at the end. The checkpoint is removed once
+the output is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from . import store
+from . import legacy, store
 from .builder import build_featureset
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
 from .dataset import discover
-from .errors import KnnGenreError
+from .errors import BuildError, KnnGenreError
 from .features import MFCCParams
 from .progress import Progress
 
 PROG = "python -m knn_genre.build_features"
 DEFAULT_OUTPUT = "data/features.npz"
+DEFAULT_LEGACY_OUTPUT = "data/my.dat"
+CHECKPOINT_SUFFIX = ".partial.npz"
+# Signals that stop a build cleanly; the exit status is 128 + the signal number.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,16 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Read DATA_DIR/<genre>/<track>.wav, compute MFCCs and store one Gaussian "
-            "(mean and full covariance) per track in a feature file (.npz)."
+            "(mean and full covariance) per track in a feature file (.npz). "
+            "Or convert a feature file from or to the original tutorial's pickled my.dat."
         ),
         epilog=(
             "Exit status: 0 when at least one track was built (skipped files are listed), "
-            "1 with --strict when any file was skipped (nothing is written), "
-            "2 for usage errors or when no usable track exists."
+            "1 with --strict when any file was skipped (nothing is written) or when the output "
+            "cannot be written, 2 for usage errors or when no usable track exists, "
+            "130/143/129 when stopped by SIGINT/SIGTERM/SIGHUP (finished tracks are kept in "
+            f"OUTPUT{CHECKPOINT_SUFFIX} and reused by the next run)."
         ),
     )
-    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of .wav files per genre")
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help=f"feature file to write (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("data_dir", metavar="DATA_DIR", nargs="?", help="folder with one sub-folder of .wav files per genre")
+    parser.add_argument(
+        "-o", "--output", default=None,
+        help=f"file to write (default: {DEFAULT_OUTPUT}, or {DEFAULT_LEGACY_OUTPUT} with --format legacy)",
+    )
+    parser.add_argument(
+        "--format", choices=("npz", "legacy"), default="npz",
+        help="npz: the feature file (default); legacy: the tutorial's stream of pickled "
+        "(mean, covariance, label_index) tuples, label indices 1-based in sorted genre order",
+    )
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes; -1 uses all cores (default: -1)")
     mfcc = parser.add_argument_group("MFCC parameters (recorded in the feature file)")
     mfcc.add_argument("--sample-rate", type=positive_int, default=defaults.sample_rate, help="resample all audio to this rate in Hz (default: %(default)s)")
@@ -43,17 +73,80 @@ def build_parser() -> argparse.ArgumentParser:
     mfcc.add_argument("--numcep", type=positive_int, default=defaults.numcep, help="cepstral coefficients, the Gaussian's dimension (default: %(default)s)")
     mfcc.add_argument("--nfilt", type=positive_int, default=defaults.nfilt, help="mel filters (default: %(default)s)")
     mfcc.add_argument("--nfft", type=positive_int, default=None, help="FFT size (default: smallest power of two >= one frame)")
-    parser.add_argument("--no-reuse", action="store_true", help="analyse every track even if the output file already has it")
+    parser.add_argument("--no-reuse", action="store_true", help="analyse every track even if the output file or a checkpoint already has it")
+    parser.add_argument(
+        "--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
+        help=f"save finished tracks to OUTPUT{CHECKPOINT_SUFFIX} this often, 0 after every track (default: %(default)s)",
+    )
     parser.add_argument("--strict", action="store_true", help="fail (exit 1, write nothing) if any file is skipped")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    convert = parser.add_argument_group("conversion (instead of DATA_DIR)")
+    convert.add_argument("--from-legacy", metavar="FILE", help="import a tutorial my.dat (read safely: only numpy arrays are accepted)")
+    convert.add_argument(
+        "--legacy-genres", metavar="NAMES", type=_genre_list,
+        help="comma-separated genre names in label-index order (index 1 first) for --from-legacy; "
+        "default genre1, genre2, ...",
+    )
+    convert.add_argument("--from-features", metavar="FILE", help="read an existing feature file, e.g. to write it with --format legacy")
     return parser
+
+
+def _non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds >= 0")
+    return value
+
+
+def _genre_list(text: str) -> list:
+    """argparse type: comma-separated, non-empty, distinct names."""
+    names = [name.strip() for name in text.split(",")]
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} must be distinct, non-empty names separated by commas")
+    return names
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    """Where a build into ``output`` keeps its finished tracks: ``<output>.partial.npz``."""
+    output = Path(output)
+    return output.with_name(output.name + CHECKPOINT_SUFFIX)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    sources = [s for s in (args.data_dir, args.from_legacy, args.from_features) if s is not None]
+    if len(sources) != 1:
+        parser.error("give exactly one of DATA_DIR, --from-legacy FILE or --from-features FILE")
+    if args.legacy_genres is not None and args.from_legacy is None:
+        parser.error("--legacy-genres only applies to --from-legacy")
     if args.jobs == 0:
         parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
+    output = args.output or (DEFAULT_LEGACY_OUTPUT if args.format == "legacy" else DEFAULT_OUTPUT)
+    if os.path.isdir(output):
+        error(PROG, f"{output}: is a directory; -o takes the file to write")
+        return EXIT_USAGE
+    problem = _unwritable(output)
+    if problem:  # found now rather than after a long build
+        error(PROG, f"cannot write {output}: {problem}")
+        return EXIT_USAGE
+    _tolerate_unencodable_output()
+    try:
+        with _stop_signals_raise():
+            if args.data_dir is None:
+                return _convert(args, output)
+            return _build(args, output)
+    except KeyboardInterrupt as exc:  # outside a build: nothing was written
+        signum = getattr(exc, "signum", signal.SIGINT)
+        error(PROG, f"interrupted by {signal.Signals(signum).name}; {output} not written")
+        return 128 + signum
+
+
+def _build(args, output: str) -> int:
     try:
         params = MFCCParams(
             sample_rate=args.sample_rate, winlen=args.winlen, winstep=args.winstep,
@@ -64,54 +157,236 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(PROG, str(exc))
         return EXIT_USAGE
     if not discovery.tracks:
+        for path, reason in discovery.unreadable:
+            print(f"skipped {_printable(path)}: {reason}", file=sys.stderr)
         error(PROG, f"{args.data_dir}: no .wav files found; expected DATA_DIR/<genre>/<track>.wav")
         return EXIT_USAGE
 
-    previous = None if args.no_reuse else _previous(args.output)
-    progress = None if args.quiet else Progress(len(discovery.tracks), "files")
-    fs, report = build_featureset(
-        args.data_dir, discovery, params, n_jobs=args.jobs, previous=previous,
-        on_progress=(lambda done, total: progress.update(done)) if progress else None,
-    )
-    if progress:
-        progress.close()
+    partial = checkpoint_path(output)
+    previous = []
+    if not args.no_reuse:
+        candidates = ([output] if args.format == "npz" else []) + [partial]
+        previous = [fs for fs in map(_previous, candidates) if fs is not None]
+    total = len(discovery.tracks)
+    progress = None if args.quiet else Progress(total, "files")
+    done = [0]
 
+    def on_progress(count, _total):
+        done[0] = count
+        if progress:
+            progress.update(count)
+
+    save_checkpoint = _CheckpointWriter(partial)
+    fs = None
+    try:
+        try:
+            fs, report = build_featureset(
+                args.data_dir, discovery, params, n_jobs=args.jobs, previous=previous,
+                on_progress=on_progress, checkpoint=save_checkpoint, checkpoint_interval=args.checkpoint_every,
+            )
+        finally:
+            if progress:
+                progress.close()
+        return _finish(args, output, fs, report, save_checkpoint)
+    except BuildError as exc:
+        kept = f"; finished tracks are kept in {partial}" if save_checkpoint.saved else ""
+        error(PROG, f"{exc}{kept}")
+        return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        if fs is not None:
+            save_checkpoint(fs)  # the analysis had finished: keep all of it
+        signum = getattr(exc, "signum", signal.SIGINT)
+        kept = (
+            f"finished tracks are kept in {partial}; run the same command again to continue"
+            if save_checkpoint.saved else "no finished track to keep"
+        )
+        error(PROG, f"interrupted by {signal.Signals(signum).name} after {done[0]} of {total} tracks; {kept}")
+        return 128 + signum
+
+
+def _finish(args, output: str, fs, report, save_checkpoint) -> int:
+    """Report skipped files, apply --strict, write the output and remove the checkpoint."""
     for path, reason in report.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"skipped {_printable(path)}: {_one_line(reason)}", file=sys.stderr)
     if fs is None:
         error(PROG, f"no usable track in {args.data_dir}: all {len(report.skipped)} .wav file(s) were skipped")
         return EXIT_USAGE
     if args.strict and report.skipped:
-        error(PROG, f"--strict: {len(report.skipped)} file(s) skipped; {args.output} not written")
+        save_checkpoint(fs)  # nothing lost: the next run reuses every analysed track
+        kept = f"; the {len(fs)} finished track(s) are kept in {save_checkpoint.path} for the next run" if save_checkpoint.saved else ""
+        error(PROG, f"--strict: {len(report.skipped)} file(s) skipped; {output} not written{kept}")
         return EXIT_FAILED
-    try:
-        store.save(fs, args.output)
-    except OSError as exc:
-        error(PROG, f"cannot write {args.output}: {exc.strerror or exc}")
-        return EXIT_FAILED
-    print(_summary(fs, report, args.output))
+    status = _write(fs, output, args.format)
+    if status != EXIT_OK:
+        save_checkpoint(fs)
+        return status
+    _remove(save_checkpoint.path)
+    print(_summary(fs, report, output, args.format))
     return EXIT_OK
 
 
-def _previous(path: str):
-    """The existing output file to reuse tracks from, or None (with a note why)."""
+def _convert(args, output: str) -> int:
+    source = args.from_legacy or args.from_features
+    try:
+        if args.from_legacy:
+            fs = legacy.load_legacy(args.from_legacy, args.legacy_genres)
+            skipped = list(fs.skipped)
+        else:
+            fs = store.load(args.from_features)
+            skipped = []  # a feature file's skipped list belongs to its build, reported then
+    except KnnGenreError as exc:
+        error(PROG, str(exc))
+        return EXIT_USAGE
+    for path, reason in skipped:
+        print(f"skipped {_printable(path)}: {_one_line(reason)}", file=sys.stderr)
+    if args.strict and skipped:
+        error(PROG, f"--strict: {len(skipped)} record(s) skipped; {output} not written")
+        return EXIT_FAILED
+    status = _write(fs, output, args.format)
+    if status != EXIT_OK:
+        return status
+    lines = [
+        f"wrote {output}: {len(fs)} tracks, {len(fs.genres)} genres ({', '.join(fs.genres)})",
+        f"  converted from {source}, skipped {len(skipped)}",
+    ]
+    if args.format == "legacy":
+        lines.append(_label_indices(fs))
+    lines += [f"  skipped {_printable(path)}: {_one_line(reason)}" for path, reason in skipped]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _write(fs, output: str, fmt: str) -> int:
+    """Write ``fs`` atomically in ``fmt``; EXIT_FAILED with a one-line error if that fails."""
+    try:
+        if fmt == "legacy":
+            legacy.save_legacy(fs, output)
+        else:
+            store.save(fs, output)
+    except OSError as exc:
+        error(PROG, f"cannot write {output}: {exc.strerror or exc}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _CheckpointWriter:
+    """Saves partial builds; a failure is noted once and does not stop the build."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.saved = False
+        self.failed = False
+
+    def __call__(self, fs) -> None:
+        try:
+            store.save(fs, self.path)
+            self.saved = True
+        except OSError as exc:
+            if not self.failed:
+                print(f"note: cannot write the checkpoint {self.path}: {exc.strerror or exc}", file=sys.stderr)
+            self.failed = True
+
+
+class _Stopped(KeyboardInterrupt):
+    """Raised by the signal handler; carries the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_signals_raise():
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`_Stopped` while the block runs.
+
+    After the first signal the others are ignored, so that the finished work
+    can be saved. Signal handlers can only be set in the main thread; in
+    other threads this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    saved = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig in _STOP_SIGNALS:
+        if saved[sig] is not signal.SIG_IGN:  # e.g. nohup: stay immune to SIGHUP
+            signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def _unwritable(output: str) -> str | None:
+    """Why files cannot be created next to ``output``, or None."""
+    folder = Path(output).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the folder {folder}: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def _previous(path) -> store.FeatureSet | None:
+    """An existing feature file to reuse tracks from, or None (with a note why)."""
     if not Path(path).exists():
         return None
     try:
         return store.load(path)
     except KnnGenreError as exc:
-        print(f"note: not reusing {path}: {exc.reason if hasattr(exc, 'reason') else exc}", file=sys.stderr)
+        print(f"note: not reusing {path}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return None
 
 
-def _summary(fs, report, output) -> str:
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        print(f"note: cannot remove the checkpoint {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
+def _tolerate_unencodable_output() -> None:
+    """Never fail on printing a file name the terminal cannot encode (escape it instead)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters and undecodable bytes escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _label_indices(fs) -> str:
+    return "  label indices: " + ", ".join(f"{i + 1}={g}" for i, g in enumerate(fs.genres))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _summary(fs, report, output, fmt="npz") -> str:
     lines = [
         f"wrote {output}: {len(fs)} tracks, {len(fs.genres)} genres ({', '.join(fs.genres)})",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
         f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
         f"{report.seconds:.1f} s",
     ]
-    lines += [f"  skipped {path}: {reason}" for path, reason in report.skipped]
+    if fmt == "legacy":
+        lines.append(_label_indices(fs))
+    lines += [f"  skipped {_printable(path)}: {_one_line(reason)}" for path, reason in report.skipped]
     return "\n".join(lines)
 
 

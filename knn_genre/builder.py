@@ -3,28 +3,44 @@
 Tracks are analysed independently, in parallel with joblib; results are
 collected in path order, so the output is the same whatever the number of
 jobs. Unchanged tracks (same relative path, genre, size and modification
-time, same MFCC parameters) are copied from a previous feature file instead
-of being analysed again.
+time, same MFCC parameters) are copied from earlier feature files instead of
+being analysed again.
+
+A long build saves its finished tracks now and then through a ``checkpoint``
+callback (an atomic write of a partial feature file), and once more when it
+is interrupted, so a killed build loses at most the last interval of work:
+the next run reuses the checkpoint like any earlier feature file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
+from python_speech_features.sigproc import round_half_up
 from threadpoolctl import threadpool_limits
 
-from .audio import read_wav
+from .audio import decode_wav, resample
 from .dataset import Discovery, Track
-from .errors import KnnGenreError
-from .features import MFCCParams, track_gaussian
+from .errors import BuildError, FeatureError, KnnGenreError
+from .features import MFCCParams, gaussian, mfcc_frames, track_gaussian
 from .store import FeatureSet
 
-__all__ = ["BuildReport", "analyse_track", "build_featureset", "reusable"]
+__all__ = ["BuildReport", "analyse_track", "check_variation", "build_featureset", "reusable"]
+
+# MFCC frames computed at once: bounds a worker's memory on long files
+# (about 40 s of audio, some tens of MB, per block) whatever the duration.
+_FRAMES_PER_BLOCK = 4096
 
 
 @dataclass
@@ -36,6 +52,35 @@ class BuildReport:
     skipped: list = field(default_factory=list)
     ignored: tuple = ()
     seconds: float = 0.0
+
+
+def check_variation(signal: np.ndarray, path: str = "<signal>") -> None:
+    """Refuse a signal in which every sample is the same.
+
+    Digital silence and a constant (DC) signal give identical MFCC frames,
+    hence an all-zero or rank-one covariance: a Gaussian with no timbre that
+    the symmetric KL cannot compare with anything. Tracks that merely vary
+    little (a pure tone, a click) are kept; the classifiers regularise their
+    covariances.
+
+    Parameters
+    ----------
+    signal : ndarray of shape (n_samples,)
+        Mono samples at the file's own rate (before resampling, which would
+        add ripple at the edges of a constant signal).
+    path : str
+        Named in the error message.
+
+    Raises
+    ------
+    FeatureError
+        ``"digital silence: every sample is 0"`` or
+        ``"constant signal (DC offset only): every sample is 0.25"``.
+    """
+    if len(signal) and np.all(signal == signal[0]):
+        if signal[0] == 0:
+            raise FeatureError(path, "digital silence: every sample is 0")
+        raise FeatureError(path, f"constant signal (DC offset only): every sample is {signal[0]:.6g}")
 
 
 def analyse_track(path: str | os.PathLike, params: MFCCParams = MFCCParams()):
@@ -55,18 +100,89 @@ def analyse_track(path: str | os.PathLike, params: MFCCParams = MFCCParams()):
     Raises
     ------
     AudioError, FeatureError
-        With the path and the reason.
+        With the path and a one-line reason: the file is not a readable wav,
+        is silent or constant, too short, too large for memory, or gives
+        non-finite MFCCs.
     """
-    signal = read_wav(path, params.sample_rate)
-    return track_gaussian(signal, params, path=os.fspath(path))
+    path = os.fspath(path)
+    signal, rate = decode_wav(path)
+    check_variation(signal, path)
+    try:
+        # Overflow in the MFCCs of absurd float samples is reported as a
+        # FeatureError below, not as warnings on the terminal.
+        with np.errstate(all="ignore"):
+            signal = resample(signal, rate, params.sample_rate)
+            return _track_gaussian(signal, params, path)
+    except MemoryError:
+        raise FeatureError(path, f"too large to analyse in memory ({len(signal) / rate:.0f} s of audio)") from None
 
 
-def _analyse_safely(path: str, params: MFCCParams):
+def _track_gaussian(signal: np.ndarray, params: MFCCParams, path: str):
+    """:func:`~knn_genre.features.track_gaussian`, with the frames of long signals computed in blocks.
+
+    Pre-emphasis is applied once to the whole signal, then each block of
+    frames is analysed with pre-emphasis off, so the frames are those of a
+    single call.
+    """
+    step = int(round_half_up(params.winstep * params.sample_rate))  # as python_speech_features frames
+    block_samples = (_FRAMES_PER_BLOCK - 1) * step + params.frame_length
+    if step < 1 or len(signal) <= 2 * block_samples:
+        return track_gaussian(signal, params, path=path)
+    emphasised = np.append(signal[0], signal[1:] - params.preemph * signal[:-1])
+    plain = replace(params, preemph=0.0)
+    blocks = []
+    start = 0
+    while True:
+        rest = emphasised[start:]
+        if len(rest) <= block_samples + _FRAMES_PER_BLOCK * step:
+            blocks.append(mfcc_frames(rest, plain))  # the last block pads as one call would
+            break
+        blocks.append(mfcc_frames(rest[:block_samples], plain))
+        start += _FRAMES_PER_BLOCK * step
+    mean, cov = gaussian(np.concatenate(blocks))
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        raise FeatureError(path, "MFCCs are not finite")
+    return mean, cov
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_worker_ready = False
+
+
+def _prepare_worker(parent_pid: int) -> None:
+    """In a worker process: leave Ctrl-C to the build, and die with it (Linux).
+
+    The build process handles SIGINT and stops its workers; a worker that
+    also raised KeyboardInterrupt would print a traceback. Without the
+    parent-death signal, idle joblib workers outlive a build killed by
+    SIGKILL for minutes, holding memory and the terminal's output pipes open.
+    """
+    global _worker_ready
+    if _worker_ready or os.getpid() == parent_pid:
+        return
+    _worker_ready = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the build died before the request took effect
+        os._exit(1)
+
+
+def _analyse_safely(path: str, params: MFCCParams, parent_pid: int | None = None):
     """Worker: ``("ok", mean, cov)`` or ``("skip", reason)``; never raises.
 
     One broken file must not stop the others, so even unexpected errors
-    become a reason that names their type.
+    become a (one-line) reason that names their type.
     """
+    if parent_pid is not None:
+        _prepare_worker(parent_pid)
     try:
         # One BLAS thread everywhere: multi-threaded reductions round
         # differently, and the output must not depend on --jobs.
@@ -74,26 +190,39 @@ def _analyse_safely(path: str, params: MFCCParams):
             mean, cov = analyse_track(path, params)
         return ("ok", mean, cov)
     except KnnGenreError as exc:
-        return ("skip", getattr(exc, "reason", str(exc)))
+        return ("skip", _one_line(getattr(exc, "reason", exc)))
     except Exception as exc:  # noqa: BLE001 - reported per file, see docstring
-        return ("skip", f"unexpected {type(exc).__name__}: {exc}")
+        return ("skip", _one_line(f"unexpected {type(exc).__name__}: {exc}"))
 
 
-def reusable(previous: FeatureSet | None, params: MFCCParams, data_dir: str) -> dict:
+def reusable(previous, params: MFCCParams, data_dir: str) -> dict:
     """Map ``path -> (genre, size, mtime_ns, mean, cov)`` of reusable tracks.
+
+    Parameters
+    ----------
+    previous : FeatureSet, iterable of FeatureSet, or None
+        Earlier builds; a later one wins for a path found in several.
+    params : MFCCParams
+    data_dir : str
+        The resolved data folder of this build.
 
     Nothing is reusable from a file built with other MFCC parameters or from
     another folder.
     """
-    if previous is None or previous.params != params or previous.data_dir != data_dir:
+    if previous is None:
         return {}
-    return {
-        p: (g, int(s), int(t), m, c)
-        for p, g, s, t, m, c in zip(
-            previous.paths.tolist(), previous.labels.tolist(), previous.file_sizes,
-            previous.file_mtimes_ns, previous.means, previous.covs,
+    sets = [previous] if isinstance(previous, FeatureSet) else list(previous)
+    out = {}
+    for fs in sets:
+        if fs is None or fs.params != params or fs.data_dir != data_dir:
+            continue
+        out.update(
+            (p, (g, int(s), int(t), m, c))
+            for p, g, s, t, m, c in zip(
+                fs.paths.tolist(), fs.labels.tolist(), fs.file_sizes, fs.file_mtimes_ns, fs.means, fs.covs
+            )
         )
-    }
+    return out
 
 
 def build_featureset(
@@ -102,8 +231,10 @@ def build_featureset(
     params: MFCCParams = MFCCParams(),
     *,
     n_jobs: int = -1,
-    previous: FeatureSet | None = None,
-    on_progress=None,
+    previous: FeatureSet | Iterable[FeatureSet] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[FeatureSet], None] | None = None,
+    checkpoint_interval: float = 10.0,
 ) -> tuple[FeatureSet | None, BuildReport]:
     """Analyse every discovered track, reusing unchanged ones from ``previous``.
 
@@ -116,24 +247,40 @@ def build_featureset(
     params : MFCCParams
     n_jobs : int, default=-1
         Worker processes (joblib convention: -1 means all cores).
-    previous : FeatureSet, optional
-        An earlier build of the same folder to reuse tracks from.
+    previous : FeatureSet or iterable of FeatureSet, optional
+        Earlier builds of the same folder (a feature file, a checkpoint) to
+        reuse tracks from.
     on_progress : callable(done, total), optional
+    checkpoint : callable(FeatureSet), optional
+        Called with the tracks finished so far, at most every
+        ``checkpoint_interval`` seconds (stretched to ten times the last
+        call's duration, so saving never dominates) and when the build is
+        interrupted by an exception (``KeyboardInterrupt``, ...), which is
+        then re-raised. It should save atomically and not raise.
+    checkpoint_interval : float, default=10.0
+        Seconds between checkpoints; 0 saves after every analysed track.
 
     Returns
     -------
     featureset : FeatureSet or None
         None when no track could be built.
     report : BuildReport
+
+    Raises
+    ------
+    BuildError
+        If the worker pool fails (a worker process killed, ...); the
+        finished tracks are passed to ``checkpoint`` first.
     """
     start = time.perf_counter()
     root = Path(data_dir)
     data_dir_key = str(root.resolve())
     old = reusable(previous, params, data_dir_key)
     report = BuildReport(ignored=discovery.ignored)
+    tracks = discovery.tracks
 
     stats, results, todo = [], {}, []
-    for i, track in enumerate(discovery.tracks):
+    for i, track in enumerate(tracks):
         size, mtime = _stat(root / track.path)
         stats.append((size, mtime))
         hit = old.get(track.path)
@@ -143,37 +290,124 @@ def build_featureset(
             todo.append(i)
     report.reused = len(results)
 
-    total = len(discovery.tracks)
+    def assemble():
+        return _assemble(tracks, results, stats, params, data_dir_key, discovery.unreadable)
+
+    total = len(tracks)
     if on_progress:
         on_progress(len(results), total)
+    saver = _Checkpointer(checkpoint, checkpoint_interval)
     if todo:
-        jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
-            delayed(_analyse_safely)(str(root / discovery.tracks[i].path), params) for i in todo
-        )
-        for i, outcome in zip(todo, jobs):
-            results[i] = outcome
-            if on_progress:
-                on_progress(len(results), total)
+        jobs = None
+        try:
+            with _sigint_blocked_while_starting_workers(n_jobs):
+                jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
+                    delayed(_analyse_safely)(str(root / tracks[i].path), params, os.getpid()) for i in todo
+                )
+            for i, outcome in zip(todo, jobs):
+                results[i] = outcome
+                saver.dirty = True
+                if on_progress:
+                    on_progress(len(results), total)
+                saver.maybe_save(assemble)
+        except Exception as exc:
+            # Workers never raise (see _analyse_safely): this is the pool
+            # itself failing, e.g. a worker killed for lack of memory.
+            _close_quietly(jobs)
+            saver.save(assemble)
+            cause = f"{type(exc).__name__}: {_one_line(str(exc))[:200]}"
+            if jobs is None:
+                raise BuildError(f"cannot start the worker processes ({cause}); try --jobs 1") from None
+            pending = next((tracks[i].path for i in todo if i not in results), "the last track")
+            raise BuildError(
+                f"the analysis stopped while {pending} or a track after it was being analysed "
+                f"({cause}); a worker process may have run out of memory"
+            ) from None
+        except BaseException:
+            _close_quietly(jobs)  # stops the workers before the last save
+            saver.save(assemble)
+            raise
     report.analysed = len(todo)
 
-    kept = [i for i in range(total) if results[i][0] == "ok"]
-    report.skipped = [(discovery.tracks[i].path, results[i][1]) for i in range(total) if results[i][0] != "ok"]
+    fs, report.skipped = assemble()
     report.seconds = time.perf_counter() - start
+    return fs, report
+
+
+@contextmanager
+def _sigint_blocked_while_starting_workers(n_jobs: int):
+    """Block SIGINT while the worker pool starts (the call dispatches the first tasks).
+
+    Worker processes inherit the signal mask, so a Ctrl-C sent to the whole
+    process group reaches only the build, which stops its workers, instead
+    of printing a traceback from each of them. A SIGINT that arrives
+    meanwhile is delivered as soon as the mask is restored.
+    """
+    if not hasattr(signal, "pthread_sigmask") or effective_n_jobs(n_jobs) == 1:
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+class _Checkpointer:
+    """Calls ``checkpoint`` when enough time has passed and there is new work."""
+
+    def __init__(self, checkpoint, interval):
+        self.checkpoint = checkpoint
+        self.base_interval = self.interval = max(float(interval), 0.0)
+        self.last = time.monotonic()
+        self.dirty = False
+
+    def maybe_save(self, assemble):
+        if self.checkpoint is not None and time.monotonic() - self.last >= self.interval:
+            self.save(assemble)
+
+    def save(self, assemble):
+        if self.checkpoint is None or not self.dirty:
+            return
+        began = time.monotonic()
+        fs, _ = assemble()
+        if fs is not None:
+            self.checkpoint(fs)
+        self.dirty = False
+        self.last = time.monotonic()
+        # A big collection takes a while to save: keep saving under ~10% of the time.
+        self.interval = max(self.base_interval, 10 * (self.last - began))
+
+
+def _close_quietly(jobs) -> None:
+    """Abort a joblib generator (if started); its 'tasks cancelled' warning is expected here."""
+    if jobs is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jobs.close()
+
+
+def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=()):
+    """The FeatureSet of the finished tracks (None if none) and the skipped ``(path, reason)`` list."""
+    done = sorted(results)
+    kept = [i for i in done if results[i][0] == "ok"]
+    skipped = [(tracks[i].path, results[i][1]) for i in done if results[i][0] != "ok"]
+    skipped = sorted(skipped + [tuple(u) for u in unreadable])
     if not kept:
-        return None, report
-    tracks: list[Track] = [discovery.tracks[i] for i in kept]
+        return None, skipped
     fs = FeatureSet(
         means=np.stack([results[i][1] for i in kept]),
         covs=np.stack([results[i][2] for i in kept]),
-        labels=[t.genre for t in tracks],
-        paths=[t.path for t in tracks],
+        labels=[tracks[i].genre for i in kept],
+        paths=[tracks[i].path for i in kept],
         params=params,
         file_sizes=[stats[i][0] for i in kept],
         file_mtimes_ns=[stats[i][1] for i in kept],
-        skipped=tuple(report.skipped),
+        skipped=tuple(skipped),
         data_dir=data_dir_key,
     )
-    return fs, report
+    return fs, skipped
 
 
 def _stat(path: Path) -> tuple[int, int]:

@@ -31,10 +31,22 @@ class Track:
 
 @dataclass(frozen=True)
 class Discovery:
-    """What :func:`discover` found: tracks to analyse and files it ignored."""
+    """What :func:`discover` found.
+
+    Attributes
+    ----------
+    tracks : tuple of Track
+        Audio files to analyse, sorted by path.
+    ignored : tuple of str
+        Files that are not audio, relative paths.
+    unreadable : tuple of (str, str)
+        Folders that could not be listed, with the reason: the tracks in
+        them are unknown, so a build reports them as skipped.
+    """
 
     tracks: tuple[Track, ...]
     ignored: tuple[str, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     @property
     def genres(self) -> tuple[str, ...]:
@@ -49,7 +61,9 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     sorted by name, never by ``os.listdir`` order, so labels do not depend on
     the file system. Files that are not ``.wav`` (``.DS_Store``, notes, ...)
     and files directly in ``data_dir`` are ignored and listed in
-    ``Discovery.ignored``. Hidden folders are skipped.
+    ``Discovery.ignored``. Hidden genre folders are skipped. Links to folders
+    are not followed; sub-folders that cannot be listed (permissions) are
+    reported in ``Discovery.unreadable``.
 
     Parameters
     ----------
@@ -62,25 +76,48 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     Raises
     ------
     DatasetError
-        If ``data_dir`` is not a folder.
+        If ``data_dir`` is not a folder or cannot be listed.
     """
     root = Path(data_dir)
     if not root.is_dir():
         raise DatasetError(root, "not a folder; expected DATA_DIR/<genre>/<track>.wav")
-    tracks, ignored = [], []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+    try:
+        entries = sorted(root.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise DatasetError(root, f"cannot list the folder: {exc.strerror or exc}") from None
+    tracks, ignored, unreadable = [], [], []
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if not entry.is_dir():
             ignored.append(entry.name)
             continue
-        for item in sorted(entry.rglob("*"), key=lambda p: p.as_posix()):
-            rel = item.relative_to(root).as_posix()
-            if any(part.startswith(".") for part in item.relative_to(root).parts[1:]):
+        for rel, is_dir in _walk(entry, root, unreadable):
+            if any(part.startswith(".") for part in rel.split("/")[1:]):
                 ignored.append(rel)
-            elif item.suffix.lower() in AUDIO_SUFFIXES:
+            elif rel.lower().endswith(AUDIO_SUFFIXES):
                 # A folder named x.wav is kept: the reader reports it as bad input.
                 tracks.append(Track(rel, entry.name))
-            elif not item.is_dir():
+            elif not is_dir:
                 ignored.append(rel)
-    return Discovery(tuple(tracks), tuple(ignored))
+    return Discovery(tuple(tracks), tuple(ignored), tuple(unreadable))
+
+
+def _walk(folder: Path, root: Path, unreadable: list) -> list[tuple[str, bool]]:
+    """``(relative path, is a folder)`` of everything under ``folder``, sorted.
+
+    Symbolic links to folders are listed but not followed (no loops); a
+    folder that cannot be listed is recorded in ``unreadable``.
+    """
+
+    def failed(exc: OSError):
+        rel = Path(exc.filename).relative_to(root).as_posix() if exc.filename else folder.name
+        unreadable.append((rel + "/", f"cannot list the folder: {exc.strerror or exc}"))
+
+    items = []
+    for parent, dirs, files in os.walk(folder, onerror=failed):
+        base = Path(parent).relative_to(root).as_posix()
+        items += [(f"{base}/{name}", True) for name in dirs]
+        items += [(f"{base}/{name}", False) for name in files]
+        # os.walk lists links to folders among dirs and does not enter them.
+    return sorted(items)

@@ -16,6 +16,7 @@ __all__ = [
     "FeatureError",
     "FeatureFileError",
     "DatasetError",
+    "BuildError",
 ]
 
 
@@ -50,3 +51,7 @@ class FeatureFileError(_FileError):
 
 class DatasetError(_FileError):
     """A data folder or split file does not have the expected layout."""
+
+
+class BuildError(KnnGenreError):
+    """A build could not run to its end for a reason other than its input (a worker process died, ...)."""

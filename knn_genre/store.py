@@ -21,6 +21,11 @@ key                 shape / dtype       meaning
 Writes are atomic: a temporary file in the destination folder, flushed to
 disk, then renamed over the target, so a reader never sees half a file and a
 killed write leaves any previous file intact.
+
+Loading treats the file as untrusted: the zip directory and every array
+header are checked before any array is read (no object arrays, sizes that
+match the data actually present, no zip bombs), then shapes, dtypes,
+finiteness, symmetry and positive semi-definiteness.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from . import __version__
 from .errors import FeatureFileError, ParameterError
 from .features import MFCCParams, pack
 
-__all__ = ["FeatureSet", "save", "load", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["FeatureSet", "save", "load", "atomic_write", "gaussian_problems", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "knn_genre-features"
 FORMAT_VERSION = 1
@@ -47,6 +52,11 @@ _ARRAY_KEYS = ("means", "covs", "labels", "genres", "paths", "file_sizes", "file
 # loose enough for float rounding, tight enough to catch edited files.
 _SYM_RTOL = 1e-9
 _PSD_RTOL = 1e-9
+# save() stores arrays uncompressed. A compressed member may expand at most
+# this much (floats hardly compress), beyond a small allowance: a zip bomb
+# would otherwise claim gigabytes from a few kilobytes.
+_MAX_EXPANSION = 100
+_EXPANSION_ALLOWANCE = 2**26
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,6 +159,44 @@ class FeatureSet:
         }
 
 
+def gaussian_problems(means: np.ndarray, covs: np.ndarray) -> list:
+    """What is wrong with each Gaussian, if anything.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n, d)
+    covs : ndarray of shape (n, d, d)
+
+    Returns
+    -------
+    list of str or None, length n
+        ``None`` for a usable Gaussian, else one of ``"non-finite values (NaN
+        or inf)"``, ``"covariance is not symmetric"``, ``"covariance is not
+        positive semi-definite"``.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    covs = np.asarray(covs, dtype=np.float64)
+    n = len(means)
+    problems = [None] * n
+    finite = np.isfinite(means).all(axis=1) & np.isfinite(covs).all(axis=(1, 2))
+    for i in np.flatnonzero(~finite):
+        problems[i] = "non-finite values (NaN or inf)"
+    rows = np.flatnonzero(finite)
+    if len(rows) == 0:
+        return problems
+    # Scaled to a maximum of 1 so that eigenvalues of huge entries cannot overflow.
+    scale = np.maximum(np.abs(covs[rows]).max(axis=(1, 2)), np.finfo(float).tiny)
+    unit = covs[rows] / scale[:, None, None]
+    asym = np.abs(unit - unit.transpose(0, 2, 1)).max(axis=(1, 2))
+    min_eig = np.linalg.eigvalsh(0.5 * (unit + unit.transpose(0, 2, 1)))[:, 0]
+    asymmetric = asym > _SYM_RTOL
+    for i in rows[asymmetric]:
+        problems[i] = "covariance is not symmetric"
+    for i in rows[~asymmetric & (min_eig < -_PSD_RTOL * means.shape[1])]:
+        problems[i] = "covariance is not positive semi-definite"
+    return problems
+
+
 def _validate(fs: FeatureSet, source: str) -> None:
     def bad(reason):
         raise FeatureFileError(source, reason)
@@ -166,18 +214,17 @@ def _validate(fs: FeatureSet, source: str) -> None:
         bad(f"labels {sorted(unknown)} are not among the genres {list(fs.genres)}")
     if len(set(fs.paths.tolist())) != n:
         bad("track paths are not unique")
-    if not (np.all(np.isfinite(fs.means)) and np.all(np.isfinite(fs.covs))):
-        rows = np.flatnonzero(~(np.isfinite(fs.means).all(1) & np.isfinite(fs.covs).all((1, 2))))
-        bad(f"non-finite values (NaN or inf) in {len(rows)} track(s), first: {fs.paths[rows[0]]}")
     if n == 0:
         return
-    scale = np.maximum(np.abs(fs.covs).max(axis=(1, 2)), np.finfo(float).tiny)
-    asym = np.abs(fs.covs - fs.covs.transpose(0, 2, 1)).max(axis=(1, 2)) / scale
-    if np.any(asym > _SYM_RTOL):
-        bad(f"covariance of {fs.paths[int(np.argmax(asym))]} is not symmetric")
-    min_eig = np.linalg.eigvalsh(fs.covs)[:, 0] / scale
-    if np.any(min_eig < -_PSD_RTOL * d):
-        bad(f"covariance of {fs.paths[int(np.argmin(min_eig))]} is not positive semi-definite")
+    problems = gaussian_problems(fs.means, fs.covs)
+    bad_rows = [i for i, p in enumerate(problems) if p]
+    if not bad_rows:
+        return
+    first = bad_rows[0]
+    if problems[first].startswith("non-finite"):
+        count = sum(1 for p in problems if p and p.startswith("non-finite"))
+        bad(f"non-finite values (NaN or inf) in {count} track(s), first: {fs.paths[first]}")
+    bad(f"covariance of {fs.paths[first]} {problems[first].removeprefix('covariance ')}")
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -222,38 +269,43 @@ def load(path: str | os.PathLike) -> FeatureSet:
     """Read and validate a feature file written by :func:`save`.
 
     Nothing in the file is executed: arrays are read with
-    ``allow_pickle=False`` and the metadata is JSON.
+    ``allow_pickle=False`` and the metadata is JSON. The file is treated as
+    untrusted input; see the module docstring.
 
     Raises
     ------
     FeatureFileError
         If the file is missing, not an ``.npz``, holds object arrays, lacks a
-        key, has wrong shapes or dtypes, non-finite, asymmetric or indefinite
-        covariances, or comes from a newer format version.
+        key, declares arrays larger than its data, has wrong shapes or
+        dtypes, non-finite, asymmetric or indefinite covariances, or comes
+        from a newer format version. The message names the file and the
+        problem in one line.
     """
     source = os.fspath(path)
+    if os.path.isdir(source):
+        raise FeatureFileError(source, "is a directory, not a feature file")
     if not os.path.isfile(source):
         raise FeatureFileError(source, "no such feature file; build one with python -m knn_genre.build_features DATA_DIR")
     try:
+        _check_members(source)
         with np.load(source, allow_pickle=False) as npz:
-            missing = [k for k in ("meta",) + _ARRAY_KEYS if k not in npz.files]
-            if missing:
-                raise FeatureFileError(source, f"not a knn_genre feature file: missing {', '.join(missing)}")
             arrays = {k: npz[k] for k in ("meta",) + _ARRAY_KEYS}
     except FeatureFileError:
         raise
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise FeatureFileError(source, "holds pickled Python objects, which are never loaded") from None
-        raise FeatureFileError(source, f"not a readable .npz file: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        raise FeatureFileError(source, f"not a readable .npz file: {_first_line(exc)}") from None
+    except MemoryError:
+        raise FeatureFileError(source, "an array is too large for memory") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
+        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {_first_line(exc)})") from None
     meta = _parse_meta(arrays.pop("meta"), source)
     _check_arrays(arrays, source)
     try:
         params = MFCCParams.from_dict(meta["mfcc"])
-    except (ParameterError, TypeError) as exc:
-        raise FeatureFileError(source, f"invalid MFCC parameters: {exc}") from None
+    except (ParameterError, TypeError, ValueError, ArithmeticError) as exc:
+        raise FeatureFileError(source, f"invalid MFCC parameters: {_first_line(exc)}") from None
     try:
         return FeatureSet(
             means=arrays["means"],
@@ -271,13 +323,90 @@ def load(path: str | os.PathLike) -> FeatureSet:
         raise FeatureFileError(source, exc.reason) from None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()[0].split())
+
+
+def _check_members(source: str) -> None:
+    """Check the zip directory and each array header before numpy reads anything.
+
+    np.load allocates what an array header declares before reading the
+    data, so a tiny file declaring a (10**12,) array, or a zip bomb, would
+    exhaust memory; an object array would only fail later. All of that is
+    refused here, from headers alone.
+    """
+
+    def bad(reason):
+        raise FeatureFileError(source, reason)
+
+    with open(source, "rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(b"PK\x03\x04"):
+        bad(f"not a knn_genre feature file (.npz): {_describe_non_zip(head)}")
+    with zipfile.ZipFile(source) as zf:
+        members = {info.filename: info for info in zf.infolist()}
+        missing = [k for k in ("meta",) + _ARRAY_KEYS if f"{k}.npy" not in members]
+        if missing:
+            bad(f"not a knn_genre feature file: missing {', '.join(missing)}")
+        for key in ("meta",) + _ARRAY_KEYS:
+            info = members[f"{key}.npy"]
+            if info.flag_bits & 0x1:
+                bad(f"array {key} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                bad(f"array {key} uses zip compression method {info.compress_type}; only stored or deflated arrays are read")
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > max(
+                _EXPANSION_ALLOWANCE, _MAX_EXPANSION * info.compress_size
+            ):
+                bad(f"array {key} would expand from {info.compress_size} to {info.file_size} bytes (a zip bomb?)")
+            with zf.open(info) as member:
+                shape, dtype = _array_header(member, key, bad)
+            if dtype.hasobject:
+                bad(f"array {key} holds pickled Python objects, which are never loaded")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > info.file_size:
+                bad(f"array {key} declares shape {shape} ({nbytes} bytes) but holds only {info.file_size} bytes")
+
+
+def _array_header(member, key: str, bad) -> tuple:
+    """``(shape, dtype)`` from a ``.npy`` header, which is parsed without executing anything."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(member)
+        else:
+            bad(f"array {key} uses .npy format version {version}, which is not read")
+    except FeatureFileError:
+        raise
+    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
+        bad(f"array {key} has a damaged header ({_first_line(exc)})")
+    return tuple(shape), dtype
+
+
+def _describe_non_zip(head: bytes) -> str:
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    if head[:1] in (b"\x80", b"("):
+        return (
+            "it looks like a pickle stream, such as the tutorial's my.dat; import one with "
+            "python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"
+        )
+    if not head:
+        return "empty file (0 bytes)"
+    return "not a zip archive"
+
+
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
     if raw.shape != () or raw.dtype.kind != "U":
         raise FeatureFileError(source, "metadata is not a JSON string")
     try:
         meta = json.loads(str(raw))
-    except json.JSONDecodeError as exc:
-        raise FeatureFileError(source, f"metadata is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
+        raise FeatureFileError(source, f"metadata is not valid JSON: {_first_line(exc)}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise FeatureFileError(source, f"not a knn_genre feature file (format is not {FORMAT_NAME!r})")
     version = meta.get("format_version")

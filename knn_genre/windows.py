@@ -10,14 +10,11 @@ samples is held in memory at a time.
 from __future__ import annotations
 
 import os
-import struct
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.io import wavfile
 
-from .audio import resample, to_float, to_mono
+from .audio import resample, samples_from_bytes, to_float, to_mono, wav_info
 from .errors import AudioError, ParameterError
 
 __all__ = ["window_spans", "open_wav", "iter_windows"]
@@ -55,80 +52,30 @@ def window_spans(n_frames: int, window: int, hop: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _pcm24_map(path: str):
-    """Memory map of a 24-bit PCM file's samples as raw bytes, shape (n_frames, channels, 3).
-
-    scipy cannot memory-map 3-byte samples, so the chunks are walked here.
-    """
-    with open(path, "rb") as fh:
-        riff = fh.read(12)
-        if len(riff) < 12 or riff[:4] not in (b"RIFF",) or riff[8:12] != b"WAVE":
-            raise AudioError(path, "not a RIFF/WAVE file")
-        channels = rate = None
-        size = os.path.getsize(path)
-        while True:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise AudioError(path, "no data chunk")
-            cid, length = head[:4], struct.unpack("<I", head[4:])[0]
-            if cid == b"fmt ":
-                fmt = fh.read(length + (length & 1))
-                channels, rate = struct.unpack("<HI", fmt[2:8])
-            elif cid == b"data":
-                if channels is None:
-                    raise AudioError(path, "data chunk before the fmt chunk")
-                offset = fh.tell()
-                length = min(length, size - offset)
-                n = length // (3 * channels)
-                data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(n, channels, 3))
-                return rate, data
-            else:
-                fh.seek(length + (length & 1), 1)
-
-
-def _decode_pcm24(raw: np.ndarray) -> np.ndarray:
-    """(n, channels, 3) little-endian bytes -> (n, channels) left-justified int32, as scipy reads it."""
-    out = np.zeros(raw.shape[:2] + (4,), dtype=np.uint8)
-    out[..., 1:] = raw
-    return out.view("<i4")[..., 0]
-
-
 def open_wav(path: str | os.PathLike):
-    """Sample rate and a lazily read sample array of a wav file.
+    """Checked layout and a memory map of a wav file's sample bytes.
+
+    The header is checked by :func:`knn_genre.audio.wav_info` (every size
+    against the file) before anything is mapped.
 
     Returns
     -------
-    rate : int
-    data : ndarray-like of shape (n_frames,) or (n_frames, channels)
-        A memory map: slicing reads only that part of the file.
-    decode : callable
-        Turns a slice of ``data`` into samples that :func:`to_float` accepts.
+    info : WavInfo
+    raw : memmap of uint8, shape (frames, block_align)
+        Slicing rows reads only those frames from disk; decode them with
+        :func:`knn_genre.audio.samples_from_bytes`.
 
     Raises
     ------
     AudioError
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise AudioError(path, "is a directory, not a wav file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", wavfile.WavFileWarning)
-        try:
-            rate, data = wavfile.read(path, mmap=True)
-            return int(rate), data, np.asarray
-        except ValueError as exc:
-            if "3-byte" not in str(exc):
-                raise AudioError(path, f"not a readable wav file: {exc}") from None
-        except wavfile.WavFileWarning as exc:
-            raise AudioError(path, f"damaged wav: {exc}") from None
-        except FileNotFoundError:
-            raise AudioError(path, "no such file") from None
-        except PermissionError:
-            raise AudioError(path, "permission denied") from None
-        except (OSError, EOFError, IndexError, TypeError, OverflowError) as exc:
-            raise AudioError(path, f"not a readable wav file: {exc}") from None
-    rate, raw = _pcm24_map(path)
-    return int(rate), raw, _decode_pcm24
+    info = wav_info(path)
+    try:
+        raw = np.memmap(path, dtype=np.uint8, mode="r", offset=info.data_offset, shape=(info.frames, info.block_align))
+    except (OSError, ValueError) as exc:
+        raise AudioError(path, f"cannot map the samples: {exc}") from None
+    return info, raw
 
 
 def iter_windows(
@@ -163,16 +110,13 @@ def iter_windows(
     if not (window_seconds > 0 and hop_seconds > 0):
         raise ParameterError(f"window={window_seconds} s and hop={hop_seconds} s must be positive")
     path = os.fspath(path)
-    rate, data, decode = open_wav(path)
-    if rate <= 0:
-        raise AudioError(path, f"invalid sample rate {rate} Hz in the header")
-    n = len(data)
-    if n == 0:
-        raise AudioError(path, "no audio samples (0 frames)")
+    info, raw = open_wav(path)
+    rate, n = info.sample_rate, info.frames
     window = max(1, int(round(window_seconds * rate)))
     hop = max(1, int(round(hop_seconds * rate)))
     for start, stop in window_spans(n, window, hop):
-        samples = to_mono(to_float(decode(data[start:stop])))
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are reported just below
+            samples = to_mono(to_float(samples_from_bytes(raw[start:stop], info)))
         if not np.all(np.isfinite(samples)):
             raise AudioError(path, f"samples contain NaN or infinity (at {start / rate:.1f} s)")
         yield start / rate, stop / rate, resample(samples, rate, sample_rate)

@@ -165,3 +165,140 @@ def test_failed_write_leaves_the_previous_file_intact(saved, monkeypatch):
         store.save(make_set(seed=5), saved)
     assert saved.read_bytes() == before
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no temporary left
+
+
+def write_npz(path, arrays, compression=None):
+    """An .npz written member by member, so headers can be forged."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as zf:
+        for key, raw in arrays.items():
+            if isinstance(raw, np.ndarray):
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, raw, allow_pickle=False)
+                raw = buf.getvalue()
+            zf.writestr(f"{key}.npy", raw)
+
+
+def saved_arrays(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def forged_header(shape, dtype="<f8"):
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + b"\0" * 64
+
+
+def test_array_declaring_more_data_than_present_is_refused_before_allocating(saved):
+    arrays = saved_arrays(saved)
+    arrays["covs"] = forged_header((10**9, 13, 13))  # 1.3 TB if believed
+    write_npz(saved, arrays)
+    with pytest.raises(FeatureFileError, match=r"array covs declares shape \(1000000000, 13, 13\) .* holds only"):
+        store.load(saved)
+
+
+def test_zip_bomb_is_refused(saved, monkeypatch):
+    import zipfile
+
+    monkeypatch.setattr(store, "_EXPANSION_ALLOWANCE", 10_000)
+    arrays = saved_arrays(saved)
+    arrays["means"] = np.zeros((20_000, 13))  # 2 MB of zeros deflate to a few kB
+    write_npz(saved, arrays, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(FeatureFileError, match="array means would expand .* zip bomb"):
+        store.load(saved)
+
+
+def test_compressed_feature_file_still_loads(saved):
+    import zipfile
+
+    write_npz(saved, saved_arrays(saved), compression=zipfile.ZIP_DEFLATED)
+    assert len(store.load(saved)) == 6
+
+
+def test_object_array_header_is_refused_before_reading(saved):
+    arrays = saved_arrays(saved)
+    arrays["paths"] = forged_header((6,), dtype="|O")
+    write_npz(saved, arrays)
+    with pytest.raises(FeatureFileError, match="array paths holds pickled Python objects"):
+        store.load(saved)
+
+
+def test_unknown_npy_version_is_refused(saved):
+    import io
+
+    arrays = saved_arrays(saved)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arrays["means"], version=(3, 0))
+    arrays["means"] = buf.getvalue()
+    write_npz(saved, arrays)
+    with pytest.raises(FeatureFileError, match=r"format version \(3, 0\)"):
+        store.load(saved)
+
+
+def test_damaged_array_header_is_named(saved):
+    arrays = saved_arrays(saved)
+    arrays["labels"] = b"\x93NUMPY\x01\x00\x10\x00{'descr': oops}     \n"
+    write_npz(saved, arrays)
+    with pytest.raises(FeatureFileError, match="array labels has a damaged header"):
+        store.load(saved)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"\x80\x04\x95\x10\x00\x00\x00", "looks like a pickle stream.*--from-legacy"),
+        (b"\x93NUMPY\x01\x00", "a single .npy array"),
+        (b"PK\x03\x04garbage", "not a readable .npz"),
+    ],
+)
+def test_other_files_are_named_for_what_they_are(tmp_path, content, message):
+    path = tmp_path / "f.npz"
+    path.write_bytes(content)
+    with pytest.raises(FeatureFileError, match=message):
+        store.load(path)
+
+
+def test_directory_is_not_a_feature_file(tmp_path):
+    with pytest.raises(FeatureFileError, match="is a directory"):
+        store.load(tmp_path)
+
+
+def test_hostile_metadata_is_a_clear_error(saved):
+    rewrite(saved, meta=np.array("[" * 100_000 + "]" * 100_000))
+    with pytest.raises(FeatureFileError, match="not valid JSON"):
+        store.load(saved)
+    meta = make_set().meta()
+    meta["mfcc"]["winlen"] = 1e308
+    rewrite(saved, meta=np.array(json.dumps(meta)))
+    with pytest.raises(FeatureFileError, match="invalid MFCC parameters"):
+        store.load(saved)
+
+
+def test_huge_but_valid_covariances_load_without_overflow(saved):
+    fs = make_set()
+    covs = fs.covs.copy()
+    covs[1] = 1e307 * np.eye(13)
+    rewrite(saved, covs=covs)
+    assert store.load(saved).covs[1, 0, 0] == 1e307
+
+
+def test_gaussian_problems_names_each_bad_row():
+    d = 3
+    means = np.zeros((4, d))
+    covs = np.stack([np.eye(d)] * 4)
+    covs[1, 0, 0] = np.inf
+    covs[2, 0, 1] = 0.5
+    covs[3] = -np.eye(d)
+    assert store.gaussian_problems(means, covs) == [
+        None,
+        "non-finite values (NaN or inf)",
+        "covariance is not symmetric",
+        "covariance is not positive semi-definite",
+    ]
