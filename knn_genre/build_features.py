@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     mfcc.add_argument("--numcep", type=positive_int, default=defaults.numcep, help="cepstral coefficients, the Gaussian's dimension (default: %(default)s)")
     mfcc.add_argument("--nfilt", type=positive_int, default=defaults.nfilt, help="mel filters (default: %(default)s)")
     mfcc.add_argument("--nfft", type=positive_int, default=None, help="FFT size (default: smallest power of two >= one frame)")
+    parser.add_argument(
+        "--segment-seconds", type=positive_float, default=None, metavar="S",
+        help="cut each track into segments of S seconds and store one Gaussian per segment, "
+        "with the track's path as its id (default: one Gaussian per whole track)",
+    )
     parser.add_argument("--no-reuse", action="store_true", help="analyse every track even if the output file or a checkpoint already has it")
     parser.add_argument(
         "--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
@@ -183,6 +188,7 @@ def _build(args, output: str) -> int:
             fs, report = build_featureset(
                 args.data_dir, discovery, params, n_jobs=args.jobs, previous=previous,
                 on_progress=on_progress, checkpoint=save_checkpoint, checkpoint_interval=args.checkpoint_every,
+                segment_seconds=args.segment_seconds,
             )
         finally:
             if progress:
@@ -378,8 +384,9 @@ def _one_line(text: str) -> str:
 
 
 def _summary(fs, report, output, fmt="npz") -> str:
+    rows = f"{fs.n_tracks} tracks in {len(fs)} segments of {fs.segment_seconds:g} s" if fs.segments is not None else f"{len(fs)} tracks"
     lines = [
-        f"wrote {output}: {len(fs)} tracks, {len(fs.genres)} genres ({', '.join(fs.genres)})",
+        f"wrote {output}: {rows}, {len(fs.genres)} genres ({', '.join(fs.genres)})",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
         f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
         f"{report.seconds:.1f} s",

@@ -35,8 +35,9 @@ from .dataset import Discovery, Track
 from .errors import BuildError, FeatureError, KnnGenreError
 from .features import MFCCParams, gaussian, mfcc_frames, track_gaussian
 from .store import FeatureSet
+from .windows import window_spans
 
-__all__ = ["BuildReport", "analyse_track", "check_variation", "build_featureset", "reusable"]
+__all__ = ["BuildReport", "analyse_track", "analyse_segments", "check_variation", "build_featureset", "reusable"]
 
 # MFCC frames computed at once: bounds a worker's memory on long files
 # (about 40 s of audio, some tens of MB, per block) whatever the duration.
@@ -104,6 +105,37 @@ def analyse_track(path: str | os.PathLike, params: MFCCParams = MFCCParams()):
         is silent or constant, too short, too large for memory, or gives
         non-finite MFCCs.
     """
+    means, covs, _ = analyse_segments(path, params, None)
+    return means[0], covs[0]
+
+
+def analyse_segments(path: str | os.PathLike, params: MFCCParams = MFCCParams(), segment_seconds: float | None = None):
+    """Gaussians of a file's segments (or of the whole file).
+
+    Segments are consecutive, ``segment_seconds`` long; a tail shorter than
+    half a segment joins the last one, a longer tail gets a segment ending at
+    the end of the file (see :func:`knn_genre.windows.window_spans`).
+
+    Parameters
+    ----------
+    path : str or path-like
+    params : MFCCParams
+    segment_seconds : float or None
+        None analyses the whole file as one segment.
+
+    Returns
+    -------
+    means : ndarray of shape (k, numcep)
+    covs : ndarray of shape (k, numcep, numcep)
+    spans : ndarray of shape (k, 2)
+        ``[start, end]`` of each segment in seconds.
+
+    Raises
+    ------
+    AudioError, FeatureError
+        As :func:`analyse_track`; a segment too short for a covariance
+        fails the file.
+    """
     path = os.fspath(path)
     signal, rate = decode_wav(path)
     check_variation(signal, path)
@@ -112,9 +144,18 @@ def analyse_track(path: str | os.PathLike, params: MFCCParams = MFCCParams()):
         # FeatureError below, not as warnings on the terminal.
         with np.errstate(all="ignore"):
             signal = resample(signal, rate, params.sample_rate)
-            return _track_gaussian(signal, params, path)
+            sr = params.sample_rate
+            if segment_seconds is None:
+                spans = [(0, len(signal))]
+            else:
+                size = max(1, int(round(segment_seconds * sr)))
+                spans = window_spans(len(signal), size, size)
+            pairs = [_track_gaussian(signal[a:b], params, path) for a, b in spans]
     except MemoryError:
         raise FeatureError(path, f"too large to analyse in memory ({len(signal) / rate:.0f} s of audio)") from None
+    means = np.stack([m for m, _ in pairs])
+    covs = np.stack([c for _, c in pairs])
+    return means, covs, np.array(spans, dtype=np.float64) / sr
 
 
 def _track_gaussian(signal: np.ndarray, params: MFCCParams, path: str):
@@ -175,8 +216,8 @@ def _prepare_worker(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _analyse_safely(path: str, params: MFCCParams, parent_pid: int | None = None):
-    """Worker: ``("ok", mean, cov)`` or ``("skip", reason)``; never raises.
+def _analyse_safely(path: str, params: MFCCParams, parent_pid: int | None = None, segment_seconds: float | None = None):
+    """Worker: ``("ok", means, covs, spans)`` or ``("skip", reason)``; never raises.
 
     One broken file must not stop the others, so even unexpected errors
     become a (one-line) reason that names their type.
@@ -187,16 +228,15 @@ def _analyse_safely(path: str, params: MFCCParams, parent_pid: int | None = None
         # One BLAS thread everywhere: multi-threaded reductions round
         # differently, and the output must not depend on --jobs.
         with threadpool_limits(limits=1, user_api="blas"):
-            mean, cov = analyse_track(path, params)
-        return ("ok", mean, cov)
+            return ("ok", *analyse_segments(path, params, segment_seconds))
     except KnnGenreError as exc:
         return ("skip", _one_line(getattr(exc, "reason", exc)))
     except Exception as exc:  # noqa: BLE001 - reported per file, see docstring
         return ("skip", _one_line(f"unexpected {type(exc).__name__}: {exc}"))
 
 
-def reusable(previous, params: MFCCParams, data_dir: str) -> dict:
-    """Map ``path -> (genre, size, mtime_ns, mean, cov)`` of reusable tracks.
+def reusable(previous, params: MFCCParams, data_dir: str, segment_seconds: float | None = None) -> dict:
+    """Map ``path -> (genre, size, mtime_ns, means, covs, spans)`` of reusable tracks.
 
     Parameters
     ----------
@@ -205,23 +245,26 @@ def reusable(previous, params: MFCCParams, data_dir: str) -> dict:
     params : MFCCParams
     data_dir : str
         The resolved data folder of this build.
+    segment_seconds : float or None
+        The segment length of this build (None: whole tracks).
 
-    Nothing is reusable from a file built with other MFCC parameters or from
-    another folder.
+    Nothing is reusable from a file built with other MFCC parameters, other
+    segments, or from another folder. ``means``, ``covs`` and ``spans`` hold
+    one row per segment (one row for a whole track; ``spans`` then None).
     """
     if previous is None:
         return {}
     sets = [previous] if isinstance(previous, FeatureSet) else list(previous)
     out = {}
     for fs in sets:
-        if fs is None or fs.params != params or fs.data_dir != data_dir:
+        if fs is None or fs.params != params or fs.data_dir != data_dir or fs.segment_seconds != segment_seconds:
             continue
-        out.update(
-            (p, (g, int(s), int(t), m, c))
-            for p, g, s, t, m, c in zip(
-                fs.paths.tolist(), fs.labels.tolist(), fs.file_sizes, fs.file_mtimes_ns, fs.means, fs.covs
-            )
-        )
+        paths = fs.paths.tolist()
+        # Rows of one track are consecutive: the builder writes them so.
+        starts = [i for i in range(len(paths)) if i == 0 or paths[i] != paths[i - 1]] + [len(paths)]
+        for a, b in zip(starts[:-1], starts[1:]):
+            spans = None if fs.segments is None else fs.segments[a:b]
+            out[paths[a]] = (fs.labels[a], int(fs.file_sizes[a]), int(fs.file_mtimes_ns[a]), fs.means[a:b], fs.covs[a:b], spans)
     return out
 
 
@@ -235,6 +278,7 @@ def build_featureset(
     on_progress: Callable[[int, int], None] | None = None,
     checkpoint: Callable[[FeatureSet], None] | None = None,
     checkpoint_interval: float = 10.0,
+    segment_seconds: float | None = None,
 ) -> tuple[FeatureSet | None, BuildReport]:
     """Analyse every discovered track, reusing unchanged ones from ``previous``.
 
@@ -259,6 +303,10 @@ def build_featureset(
         then re-raised. It should save atomically and not raise.
     checkpoint_interval : float, default=10.0
         Seconds between checkpoints; 0 saves after every analysed track.
+    segment_seconds : float, optional
+        Cut each track into segments of this length and store one Gaussian
+        per segment, with the track's path as its id; None (default) stores
+        one Gaussian per track.
 
     Returns
     -------
@@ -275,7 +323,7 @@ def build_featureset(
     start = time.perf_counter()
     root = Path(data_dir)
     data_dir_key = str(root.resolve())
-    old = reusable(previous, params, data_dir_key)
+    old = reusable(previous, params, data_dir_key, segment_seconds)
     report = BuildReport(ignored=discovery.ignored)
     tracks = discovery.tracks
 
@@ -285,13 +333,13 @@ def build_featureset(
         stats.append((size, mtime))
         hit = old.get(track.path)
         if hit is not None and hit[:3] == (track.genre, size, mtime) and size >= 0:
-            results[i] = ("ok", hit[3], hit[4])
+            results[i] = ("ok", *hit[3:])
         else:
             todo.append(i)
     report.reused = len(results)
 
     def assemble():
-        return _assemble(tracks, results, stats, params, data_dir_key, discovery.unreadable)
+        return _assemble(tracks, results, stats, params, data_dir_key, discovery.unreadable, segment_seconds)
 
     total = len(tracks)
     if on_progress:
@@ -302,7 +350,7 @@ def build_featureset(
         try:
             with _sigint_blocked_while_starting_workers(n_jobs):
                 jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
-                    delayed(_analyse_safely)(str(root / tracks[i].path), params, os.getpid()) for i in todo
+                    delayed(_analyse_safely)(str(root / tracks[i].path), params, os.getpid(), segment_seconds) for i in todo
                 )
             for i, outcome in zip(todo, jobs):
                 results[i] = outcome
@@ -388,7 +436,7 @@ def _close_quietly(jobs) -> None:
         jobs.close()
 
 
-def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=()):
+def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=(), segment_seconds=None):
     """The FeatureSet of the finished tracks (None if none) and the skipped ``(path, reason)`` list."""
     done = sorted(results)
     kept = [i for i in done if results[i][0] == "ok"]
@@ -396,16 +444,23 @@ def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFC
     skipped = sorted(skipped + [tuple(u) for u in unreadable])
     if not kept:
         return None, skipped
+    rows = [len(results[i][1]) for i in kept]  # Gaussians (segments) per track
+
+    def repeat(values):
+        return [v for v, k in zip(values, rows) for _ in range(k)]
+
     fs = FeatureSet(
-        means=np.stack([results[i][1] for i in kept]),
-        covs=np.stack([results[i][2] for i in kept]),
-        labels=[tracks[i].genre for i in kept],
-        paths=[tracks[i].path for i in kept],
+        means=np.concatenate([results[i][1] for i in kept]),
+        covs=np.concatenate([results[i][2] for i in kept]),
+        labels=repeat([tracks[i].genre for i in kept]),
+        paths=repeat([tracks[i].path for i in kept]),
         params=params,
-        file_sizes=[stats[i][0] for i in kept],
-        file_mtimes_ns=[stats[i][1] for i in kept],
+        file_sizes=repeat([stats[i][0] for i in kept]),
+        file_mtimes_ns=repeat([stats[i][1] for i in kept]),
         skipped=tuple(skipped),
         data_dir=data_dir_key,
+        segments=None if segment_seconds is None else np.concatenate([results[i][3] for i in kept]),
+        segment_seconds=segment_seconds,
     )
     return fs, skipped
 

@@ -46,8 +46,9 @@ from .features import MFCCParams, pack
 __all__ = ["FeatureSet", "save", "load", "atomic_write", "gaussian_problems", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "knn_genre-features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds per-segment Gaussians; files of whole tracks are still written as 1
 _ARRAY_KEYS = ("means", "covs", "labels", "genres", "paths", "file_sizes", "file_mtimes_ns")
+_OPTIONAL_KEYS = ("segments",)
 # Relative tolerance for symmetry and positive semi-definiteness on load:
 # loose enough for float rounding, tight enough to catch edited files.
 _SYM_RTOL = 1e-9
@@ -82,6 +83,12 @@ class FeatureSet:
         Files that could not be built, with the reason.
     data_dir : str, optional
         The folder the paths are relative to.
+    segments : ndarray of shape (n, 2), optional
+        ``[start, end]`` in seconds of each row's part of its track, when
+        tracks were cut into segments (rows of one track share its path,
+        which is the track's id). None: one row per whole track.
+    segment_seconds : float, optional
+        The segment length the rows were cut with; None for whole tracks.
     """
 
     means: np.ndarray
@@ -94,6 +101,8 @@ class FeatureSet:
     file_mtimes_ns: np.ndarray = None
     skipped: tuple = ()
     data_dir: str = ""
+    segments: np.ndarray = None
+    segment_seconds: float = None
 
     def __post_init__(self):
         n = len(self.labels)
@@ -111,16 +120,31 @@ class FeatureSet:
             set_(self, name, np.zeros(n, np.int64) if value is None else np.asarray(value, np.int64).reshape(-1))
         set_(self, "skipped", tuple((str(p), str(r)) for p, r in self.skipped))
         set_(self, "data_dir", str(self.data_dir))
+        if self.segments is not None:
+            set_(self, "segments", np.asarray(self.segments, dtype=np.float64).reshape(-1, 2))
+        if self.segment_seconds is not None:
+            set_(self, "segment_seconds", float(self.segment_seconds))
         _validate(self, source="<FeatureSet>")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __repr__(self) -> str:
+        parts = f"n_rows={len(self)}, n_tracks={self.n_tracks}, " if self.segments is not None else f"n_tracks={len(self)}, "
         return (
-            f"FeatureSet(n_tracks={len(self)}, dim={self.dim}, genres={self.genres}, "
+            f"FeatureSet({parts}dim={self.dim}, genres={self.genres}, "
             f"skipped={len(self.skipped)}, params={self.params})"
         )
+
+    @property
+    def groups(self) -> np.ndarray:
+        """The track of each row (its path): the groups that a split must keep together."""
+        return self.paths
+
+    @property
+    def n_tracks(self) -> int:
+        """Number of distinct tracks (rows, unless the tracks were segmented)."""
+        return len(set(self.paths.tolist()))
 
     @property
     def dim(self) -> int:
@@ -144,6 +168,9 @@ class FeatureSet:
         columns = [f"mean_{i}" for i in range(d)] + [f"cov_{i}_{j}" for i, j in zip(*iu)]
         frame = pd.DataFrame(self.packed(), columns=columns)
         frame.insert(0, "genre", self.labels)
+        if self.segments is not None:
+            frame.insert(0, "end", self.segments[:, 1])
+            frame.insert(0, "start", self.segments[:, 0])
         frame.insert(0, "path", self.paths)
         return frame
 
@@ -151,11 +178,13 @@ class FeatureSet:
         """The JSON-able metadata stored beside the arrays."""
         return {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            # Readers that predate segments must refuse segmented files, not misread them.
+            "format_version": FORMAT_VERSION if self.segments is not None else 1,
             "package_version": __version__,
             "mfcc": self.params.to_dict(),
             "data_dir": self.data_dir,
             "skipped": [list(s) for s in self.skipped],
+            "segment_seconds": self.segment_seconds,
         }
 
 
@@ -212,8 +241,21 @@ def _validate(fs: FeatureSet, source: str) -> None:
     unknown = set(fs.labels.tolist()) - set(fs.genres)
     if unknown:
         bad(f"labels {sorted(unknown)} are not among the genres {list(fs.genres)}")
-    if len(set(fs.paths.tolist())) != n:
-        bad("track paths are not unique")
+    if (fs.segments is None) != (fs.segment_seconds is None):
+        bad("segments and segment_seconds must be given together")
+    if fs.segments is None:
+        if len(set(fs.paths.tolist())) != n:
+            bad("track paths are not unique")
+    else:
+        if not (np.isfinite(fs.segment_seconds) and fs.segment_seconds > 0):
+            bad(f"segment_seconds={fs.segment_seconds!r} must be a positive number of seconds")
+        if fs.segments.shape != (n, 2):
+            bad(f"segments must have shape ({n}, 2), got {fs.segments.shape}")
+        starts, ends = fs.segments[:, 0], fs.segments[:, 1]
+        if not (np.all(np.isfinite(fs.segments)) and np.all(starts >= 0) and np.all(ends > starts)):
+            bad("segments must be finite [start, end] seconds with 0 <= start < end")
+        if len(set(zip(fs.paths.tolist(), starts.tolist()))) != n:
+            bad("two segments of one track start at the same time")
     if n == 0:
         return
     problems = gaussian_problems(fs.means, fs.covs)
@@ -262,6 +304,8 @@ def save(fs: FeatureSet, path: str | os.PathLike) -> None:
         "file_sizes": fs.file_sizes,
         "file_mtimes_ns": fs.file_mtimes_ns,
     }
+    if fs.segments is not None:
+        arrays["segments"] = fs.segments
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
@@ -289,7 +333,7 @@ def load(path: str | os.PathLike) -> FeatureSet:
     try:
         _check_members(source)
         with np.load(source, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("meta",) + _ARRAY_KEYS}
+            arrays = {k: npz[k] for k in ("meta",) + _ARRAY_KEYS + _OPTIONAL_KEYS if k in npz.files}
     except FeatureFileError:
         raise
     except ValueError as exc:
@@ -318,6 +362,8 @@ def load(path: str | os.PathLike) -> FeatureSet:
             file_mtimes_ns=arrays["file_mtimes_ns"],
             skipped=tuple(tuple(s) for s in meta.get("skipped", [])),
             data_dir=meta.get("data_dir", ""),
+            segments=arrays.get("segments"),
+            segment_seconds=meta.get("segment_seconds"),
         )
     except FeatureFileError as exc:
         raise FeatureFileError(source, exc.reason) from None
@@ -349,7 +395,7 @@ def _check_members(source: str) -> None:
         missing = [k for k in ("meta",) + _ARRAY_KEYS if f"{k}.npy" not in members]
         if missing:
             bad(f"not a knn_genre feature file: missing {', '.join(missing)}")
-        for key in ("meta",) + _ARRAY_KEYS:
+        for key in ("meta",) + _ARRAY_KEYS + tuple(k for k in _OPTIONAL_KEYS if f"{k}.npy" in members):
             info = members[f"{key}.npy"]
             if info.flag_bits & 0x1:
                 bad(f"array {key} is encrypted")
@@ -423,6 +469,9 @@ def _parse_meta(raw: np.ndarray, source: str) -> dict:
     skipped = meta.get("skipped", [])
     if not isinstance(skipped, list) or not all(isinstance(s, list) and len(s) == 2 for s in skipped):
         raise FeatureFileError(source, "metadata 'skipped' must be a list of [path, reason] pairs")
+    seconds = meta.get("segment_seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+        raise FeatureFileError(source, f"metadata 'segment_seconds' must be a number or null, got {seconds!r}")
     return meta
 
 
@@ -445,3 +494,5 @@ def _check_arrays(arrays: dict, source: str) -> None:
     for key in ("file_sizes", "file_mtimes_ns"):
         if arrays[key].dtype.kind not in "iu":
             bad(f"{key} must be integers, got {arrays[key].dtype}")
+    if "segments" in arrays and (arrays["segments"].dtype.kind != "f" or arrays["segments"].shape != (n, 2)):
+        bad(f"segments must be a float array of shape ({n}, 2), got {arrays['segments'].dtype} {arrays['segments'].shape}")

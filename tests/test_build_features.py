@@ -160,3 +160,34 @@ def test_jobs_zero_is_a_usage_error(data, tmp_path):
     with pytest.raises(SystemExit) as info:
         main([str(data), "--jobs", "0"])
     assert info.value.code == 2
+
+
+def test_segments_store_one_gaussian_per_segment_with_the_track_id(data, tmp_path, capsys):
+    out = tmp_path / "seg.npz"
+    assert build(data, out, "--segment-seconds", "0.5") == 0
+    assert "30 tracks in 90 segments of 0.5 s" in capsys.readouterr().out
+    fs = store.load(out)
+    assert len(fs) == 90 and fs.n_tracks == 30 and fs.segment_seconds == 0.5
+    rows = np.flatnonzero(fs.paths == "drums/drums.00002.wav")
+    np.testing.assert_allclose(fs.segments[rows], [[0.0, 0.5], [0.5, 1.0], [1.0, 1.5]])
+    assert set(fs.labels[rows]) == {"drums"}
+    # Each segment is the Gaussian of that stretch of the track alone.
+    from knn_genre.audio import read_wav
+    from knn_genre.features import track_gaussian
+
+    signal = read_wav(data / "drums" / "drums.00002.wav")
+    mean, cov = track_gaussian(signal[11025:22050], fs.params)
+    np.testing.assert_allclose(fs.means[rows[1]], mean, rtol=1e-12)
+    np.testing.assert_allclose(fs.covs[rows[1]], cov, rtol=1e-9, atol=1e-12)
+
+
+def test_segment_builds_reuse_only_the_same_segmentation(data, tmp_path, capsys):
+    out = tmp_path / "seg.npz"
+    assert build(data, out, "--segment-seconds", "0.5") == 0
+    assert build(data, out, "--segment-seconds", "0.5") == 0
+    assert build(data, out, "--segment-seconds", "0.75") == 0
+    assert build(data, out) == 0
+    text = capsys.readouterr().out
+    assert text.count("analysed 0, reused 30") == 1
+    assert text.count("analysed 30, reused 0") == 3
+    assert len(store.load(out)) == 30

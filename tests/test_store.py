@@ -44,8 +44,42 @@ def test_file_loads_without_pickle_and_records_versions(tmp_path):
     store.save(make_set(), tmp_path / "f.npz")
     with np.load(tmp_path / "f.npz", allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
-    assert meta["format"] == store.FORMAT_NAME and meta["format_version"] == store.FORMAT_VERSION
+    # Whole-track files stay at version 1, readable by every release; segments need version 2.
+    assert meta["format"] == store.FORMAT_NAME and meta["format_version"] == 1
     assert meta["mfcc"]["nfft"] == 512 and "package_version" in meta
+
+
+def segmented_set(seed=0):
+    base = make_set(n=4, seed=seed)
+    return FeatureSet(
+        means=base.means, covs=base.covs, labels=["rock", "rock", "jazz", "jazz"],
+        paths=["rock/a.wav", "rock/a.wav", "jazz/b.wav", "jazz/b.wav"],
+        segments=[[0, 3], [3, 6], [0, 3], [3, 5.5]], segment_seconds=3.0,
+    )
+
+
+def test_segmented_sets_round_trip_as_version_2(tmp_path):
+    fs = segmented_set()
+    assert fs.n_tracks == 2 and len(fs) == 4 and fs.groups.tolist() == fs.paths.tolist()
+    store.save(fs, tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as npz:
+        assert json.loads(str(npz["meta"]))["format_version"] == 2
+    back = store.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(back.segments, fs.segments)
+    assert back.segment_seconds == 3.0
+    assert list(back.to_frame().columns[:4]) == ["path", "start", "end", "genre"]
+
+
+def test_segments_are_validated():
+    base = segmented_set()
+    with pytest.raises(FeatureFileError, match="start at the same time"):
+        FeatureSet(base.means, base.covs, base.labels, base.paths, segments=[[0, 3], [0, 3], [0, 3], [3, 5]], segment_seconds=3)
+    with pytest.raises(FeatureFileError, match="0 <= start < end"):
+        FeatureSet(base.means, base.covs, base.labels, base.paths, segments=[[0, 3], [3, 2], [0, 3], [3, 5]], segment_seconds=3)
+    with pytest.raises(FeatureFileError, match="given together"):
+        FeatureSet(base.means, base.covs, base.labels, base.paths, segments=base.segments)
+    with pytest.raises(FeatureFileError, match="not unique"):
+        FeatureSet(base.means, base.covs, base.labels, base.paths)
 
 
 def test_to_frame_has_one_row_per_track():
