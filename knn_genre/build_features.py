@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import legacy, store
-from .builder import build_featureset
+from .builder import build_featureset, keep_freed_memory
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
 from .dataset import discover
 from .errors import BuildError, KnnGenreError
@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build(args, output: str) -> int:
+    keep_freed_memory()  # this process analyses tracks itself with --jobs 1
     try:
         params = MFCCParams(
             sample_rate=args.sample_rate, winlen=args.winlen, winstep=args.winstep,
