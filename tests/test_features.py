@@ -107,3 +107,20 @@ def test_params_with_auto_nfft_equal_the_resolved_size():
     assert MFCCParams() == MFCCParams(nfft=512)
     assert hash(MFCCParams()) == hash(MFCCParams(nfft=512))
     assert MFCCParams() != MFCCParams(nfft=1024)
+
+
+@pytest.mark.parametrize("n", [10, 441, 442, 663, 22050, 100_001])
+@pytest.mark.parametrize(
+    "params",
+    [MFCCParams(), MFCCParams(sample_rate=16000, winlen=0.025, winstep=0.0123, numcep=20, nfilt=40), MFCCParams(preemph=0.0, ceplifter=0)],
+)
+def test_mfcc_frames_equal_python_speech_features_bit_for_bit(n, params):
+    import python_speech_features as psf
+
+    x = np.random.default_rng(n).uniform(-1, 1, n)
+    x[: n // 3] = 0.0  # silent stretch: zero filter-bank energies take psf's eps path
+    expected = psf.mfcc(
+        x, params.sample_rate, winlen=params.winlen, winstep=params.winstep, numcep=params.numcep,
+        nfilt=params.nfilt, nfft=params.fft_size, preemph=params.preemph, ceplifter=params.ceplifter, appendEnergy=False,
+    )
+    np.testing.assert_array_equal(mfcc_frames(x, params), expected)
