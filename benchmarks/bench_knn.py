@@ -80,20 +80,29 @@ def tutorial_distance(instance1, instance2, k):
     return distance
 
 
-def tutorial_predict(training, labels, queries, k):
-    """Per-pair loop, sort, and majority vote exactly as the tutorial does it."""
-    predictions = []
+def tutorial_neighbors(training, labels, queries, k):
+    """Per-pair loop, sort, and majority vote exactly as the tutorial does it.
+
+    Returns the predictions and the indices of each query's k nearest
+    training tracks, nearest first.
+    """
+    predictions, neighbors = [], []
     for instance in queries:
         distances = []
         for x in range(len(training)):
             dist = tutorial_distance(training[x], instance, k) + tutorial_distance(instance, training[x], k)
-            distances.append((labels[x], dist))
+            distances.append((labels[x], dist, x))
         distances.sort(key=operator.itemgetter(1))
         votes = {}
-        for label, _ in distances[:k]:
+        for label, _, _ in distances[:k]:
             votes[label] = votes.get(label, 0) + 1
         predictions.append(sorted(votes.items(), key=operator.itemgetter(1), reverse=True)[0][0])
-    return np.array(predictions)
+        neighbors.append([x for _, _, x in distances[:k]])
+    return np.array(predictions), np.array(neighbors)
+
+
+def tutorial_predict(training, labels, queries, k):
+    return tutorial_neighbors(training, labels, queries, k)[0]
 
 
 def unpacked_pairs(X, d):
@@ -185,6 +194,38 @@ def compare_with_loop(args, rng, models, rows):
     return same
 
 
+def compare_on_features(args, rows):
+    """Neighbours and predictions of both algorithms on a real feature file, seeded 66/34 split."""
+    from knn_genre import store
+    from knn_genre.evaluation import random_split
+
+    fs = store.load(args.features)
+    X, y = fs.to_xy()
+    (train, test), = random_split(y, train_fraction=0.66, seed=args.seed)[0]
+    training = unpacked_pairs(X[train], fs.dim)
+    queries = unpacked_pairs(X[test], fs.dim)
+    start = time.perf_counter()
+    pred_loop, nn_loop = tutorial_neighbors(training, y[train], queries, args.k)
+    t_loop = time.perf_counter() - start
+    model = KLKNNClassifier(args.k).fit(X[train], y[train])
+    start = time.perf_counter()
+    nn_fast = model.kneighbors(X[test], return_distance=False)
+    pred_fast = model.predict(X[test])
+    t_fast = time.perf_counter() - start
+    same_nn = np.array_equal(nn_loop, nn_fast)
+    same_pred = np.array_equal(pred_loop, pred_fast)
+    print(
+        f"{args.features}: {len(train)} training x {len(test)} query tracks (66/34, seed {args.seed}); "
+        f"same {args.k} neighbours in the same order: {same_nn}; same predictions: {same_pred}; "
+        f"tutorial loop {fmt_seconds(t_loop)}, KLKNNClassifier {fmt_seconds(t_fast)}"
+    )
+    rows += [
+        (f"real features {args.features}, {len(train)} x {len(test)}: same neighbours as the tutorial", "yes" if same_nn else "NO"),
+        ("  same predictions as the tutorial", "yes" if same_pred else "NO"),
+    ]
+    return same_nn and same_pred
+
+
 def large_run(args, rng, models, rows):
     n, d, k = args.large, args.dim, args.k
     Xr, yr = synthetic_tracks(rng, n, d, models)
@@ -242,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--block-size", type=int, default=1024, help="tile side (default: 1024)")
     parser.add_argument("--repeat", type=int, default=20, help="repeats of the fast timing (default: 20)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--features", metavar="FILE",
+        help="also compare neighbours and predictions with the tutorial's loop on this feature file "
+        "(from build_features), on a seeded 66/34 split",
+    )
     return parser
 
 
@@ -259,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = genre_models(rng, args.dim)
     rows = []
     ok = compare_with_loop(args, rng, models, rows)
+    if args.features:
+        ok = compare_on_features(args, rows) and ok
     if args.large:
         ok = large_run(args, rng, models, rows) and ok
     print()
