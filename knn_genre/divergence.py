@@ -47,6 +47,7 @@ __all__ = [
     "symmetric_kl_from_terms",
     "pairwise_symmetric_kl",
     "kneighbors_symmetric_kl",
+    "symmetric_kl_moments",
 ]
 
 #: Relative eigenvalue floor: eigenvalues below ``DEFAULT_RIDGE`` times the
@@ -469,6 +470,7 @@ def kneighbors_symmetric_kl(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_self: bool = False,
+    transform=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` reference Gaussians nearest to each query in symmetric KL.
 
@@ -493,11 +495,17 @@ def kneighbors_symmetric_kl(
         The queries are the references themselves (``query_terms`` is
         ``ref_terms``): query ``i`` never gets reference ``i`` as neighbour,
         even if other references are identical to it.
+    transform : callable, optional
+        ``transform(block, query_rows, ref_rows) -> block``, applied to every
+        tile of divergences (rows ``query_rows``, columns ``ref_rows``, both
+        slices) before the nearest are picked, to rank by a function of the
+        divergence that depends on the pair, such as mutual proximity
+        (:mod:`knn_genre.hubness`). It may work in place.
 
     Returns
     -------
     distances : ndarray of shape (nq, k)
-        Symmetric KL in nats, ascending along each row.
+        Symmetric KL in nats (or its ``transform``), ascending along each row.
     indices : ndarray of shape (nq, k), intp
         Reference indices. Equal distances are ordered by index, lowest first.
 
@@ -533,6 +541,8 @@ def kneighbors_symmetric_kl(
         for c0 in range(0, nr, block_size):
             c1 = min(c0 + block_size, nr)
             block = _divergence_block(left, right[c0:c1])
+            if transform is not None:
+                block = transform(block, slice(r0, r1), slice(c0, c1))
             if exclude_self:
                 # Global diagonal entries (i, i) that fall inside this tile.
                 diag = np.arange(max(r0, c0), min(r1, c1))
@@ -545,3 +555,87 @@ def kneighbors_symmetric_kl(
             best = found
         distances[r0:r1], indices[r0:r1] = best
     return distances, indices
+
+
+def symmetric_kl_moments(
+    query_terms: GaussianTerms,
+    ref_terms: GaussianTerms,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    exclude_self: bool = False,
+    transform=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each query's divergences to all references.
+
+    Computed tile by tile like :func:`kneighbors_symmetric_kl`, so memory is
+    ``O(block_size**2)``; the per-tile moments are merged with Chan et al.'s
+    pairwise update, which stays accurate when the divergences span many
+    orders of magnitude.
+
+    Parameters
+    ----------
+    query_terms, ref_terms : GaussianTerms
+        Same dimension and origin.
+    block_size : int, default=DEFAULT_BLOCK_SIZE (1024)
+    exclude_self : bool, default=False
+        The queries are the references; query ``i`` skips reference ``i``.
+    transform : callable, optional
+        Elementwise function of the divergences (e.g. ``np.log1p``) whose
+        moments are wanted instead.
+
+    Returns
+    -------
+    mean : ndarray of shape (nq,)
+    std : ndarray of shape (nq,)
+        Population standard deviation (``ddof=0``), over ``nr`` references
+        (``nr - 1`` with ``exclude_self``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.divergence import gaussian_terms, symmetric_kl_moments
+    >>> covs = np.tile(np.eye(1), (3, 1, 1))
+    >>> terms = gaussian_terms(np.array([[0.0], [1.0], [3.0]]), covs)
+    >>> mean, std = symmetric_kl_moments(terms, terms, exclude_self=True)
+    >>> mean.tolist(), std.tolist()
+    ([5.0, 2.5, 6.5], [4.0, 1.5, 2.5])
+    """
+    _check_same_dim(query_terms, ref_terms)
+    _check_positive_int("block_size", block_size)
+    nq, nr = query_terms.n, ref_terms.n
+    if exclude_self and nq != nr:
+        raise ValueError(
+            f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
+        )
+    available = nr - 1 if exclude_self else nr
+    if available < 1:
+        raise ValueError(f"moments need at least one reference per query, there are {available}")
+    right = ref_terms.right_operand()
+    mean = np.zeros(nq)
+    m2 = np.zeros(nq)
+    count = np.zeros(nq)
+    for r0 in range(0, nq, block_size):
+        r1 = min(r0 + block_size, nq)
+        left = query_terms.left_operand(slice(r0, r1))
+        for c0 in range(0, nr, block_size):
+            c1 = min(c0 + block_size, nr)
+            block = _divergence_block(left, right[c0:c1])
+            if transform is not None:
+                block = transform(block)
+            valid = np.ones(block.shape, dtype=bool)
+            if exclude_self:
+                diag = np.arange(max(r0, c0), min(r1, c1))
+                valid[diag - r0, diag - c0] = False
+            n_b = valid.sum(axis=1)
+            block = np.where(valid, block, 0.0)
+            mean_b = block.sum(axis=1) / np.maximum(n_b, 1)
+            m2_b = (np.where(valid, block - mean_b[:, None], 0.0) ** 2).sum(axis=1)
+            n_a = count[r0:r1]
+            total = n_a + n_b
+            delta = mean_b - mean[r0:r1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(total > 0, n_b / total, 0.0)
+            mean[r0:r1] += delta * share
+            m2[r0:r1] += m2_b + delta**2 * n_a * share
+            count[r0:r1] = total
+    return mean, np.sqrt(m2 / count)

@@ -10,19 +10,28 @@ on the out-of-fold predictions pooled over all folds.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 from pathlib import PurePosixPath
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    KFold,
+    RepeatedStratifiedKFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 
 from .errors import ParameterError
 
 __all__ = [
     "Protocol",
     "ModelResult",
+    "InnerStratifiedKFold",
     "cross_validation_splits",
     "random_split",
     "split_from_lists",
@@ -44,10 +53,16 @@ class Protocol:
     folds: int = 1
     train_fraction: float | None = None
     notes: list = field(default_factory=list)
+    repeats: int = 1
 
     def describe(self) -> str:
         """One line for the report."""
-        if self.kind == "cross-validation":
+        if self.kind == "cross-validation" and self.repeats > 1:
+            head = (
+                f"stratified {self.folds}-fold cross-validation repeated {self.repeats} times "
+                f"({self.folds * self.repeats} splits), seed {self.seed}"
+            )
+        elif self.kind == "cross-validation":
             head = f"stratified {self.folds}-fold cross-validation, seed {self.seed}"
         elif self.kind == "random-split":
             head = f"one stratified random split, {self.train_fraction:.0%} train, seed {self.seed}"
@@ -80,7 +95,7 @@ class ModelResult:
         return float(np.std(self.accuracy_per_fold))
 
 
-def cross_validation_splits(y, *, folds: int = 10, seed: int = 0):
+def cross_validation_splits(y, *, folds: int = 10, seed: int = 0, repeats: int = 1, groups=None):
     """Seeded stratified k-fold splits, with fewer folds when a genre is small.
 
     Parameters
@@ -90,17 +105,38 @@ def cross_validation_splits(y, *, folds: int = 10, seed: int = 0):
     folds : int, default=10
     seed : int, default=0
         Shuffling seed; the same seed gives the same folds.
+    repeats : int, default=1
+        Repetitions of the k-fold partition, each shuffled differently
+        (``RepeatedStratifiedKFold``): every track is tested ``repeats``
+        times, and the spread over ``folds * repeats`` splits is less
+        dependent on one lucky partition, which matters when folds are few.
+    groups : array-like of shape (n,), optional
+        Track of each row, when rows are segments of tracks: all rows of a
+        track then fall in the same fold (``StratifiedGroupKFold``), so no
+        test track has been heard in training. Folds are counted in tracks.
 
     Returns
     -------
     splits : list of (train_indices, test_indices)
+        ``folds * repeats`` of them, repetition by repetition.
     protocol : Protocol
         ``folds`` is the number used; ``notes`` says why if it was reduced.
     """
     y = np.asarray(y)
     if not isinstance(folds, (int, np.integer)) or folds < 2:
         raise ParameterError(f"folds={folds!r} must be an integer >= 2")
-    genres, counts = np.unique(y, return_counts=True)
+    if isinstance(repeats, bool) or not isinstance(repeats, Integral) or repeats < 1:
+        raise ParameterError(f"repeats={repeats!r} must be a positive integer")
+    grouped = groups is not None and len(np.unique(np.asarray(groups))) < len(y)
+    if grouped:
+        groups = np.asarray(groups)
+        units, first, unit_index = np.unique(groups, return_index=True, return_inverse=True)
+        mixed = np.flatnonzero(y != y[first][unit_index])
+        if len(mixed):
+            raise ParameterError(f"track {str(groups[mixed[0]])!r} has rows of more than one genre")
+        genres, counts = np.unique(y[first], return_counts=True)
+    else:
+        genres, counts = np.unique(y, return_counts=True)
     if len(genres) < 2:
         raise ParameterError(f"cross-validation needs at least 2 genres, the data has {len(genres)}")
     smallest = int(counts.min())
@@ -115,27 +151,121 @@ def cross_validation_splits(y, *, folds: int = 10, seed: int = 0):
         notes.append(
             f"{folds} folds requested, {used} used: genre {str(genres[counts.argmin()])!r} has only {smallest} tracks"
         )
-    cv = StratifiedKFold(n_splits=used, shuffle=True, random_state=seed)
-    splits = list(cv.split(np.zeros(len(y)), y))
-    protocol = Protocol("cross-validation", seed, len(y), len(genres), folds=used, notes=notes)
+    if grouped:
+        notes.append(f"{len(y)} rows from {len(units)} tracks: all rows of a track are in the same fold")
+        splits = []
+        for r in range(repeats):
+            cv = StratifiedGroupKFold(n_splits=used, shuffle=True, random_state=seed + r)
+            splits += list(cv.split(np.zeros(len(y)), y, groups))
+    else:
+        if repeats == 1:
+            cv = StratifiedKFold(n_splits=used, shuffle=True, random_state=seed)
+        else:
+            cv = RepeatedStratifiedKFold(n_splits=used, n_repeats=repeats, random_state=seed)
+        splits = list(cv.split(np.zeros(len(y)), y))
+    n_tracks = len(units) if grouped else len(y)
+    protocol = Protocol("cross-validation", seed, n_tracks, len(genres), folds=used, notes=notes, repeats=repeats)
     return splits, protocol
 
 
-def random_split(y, *, train_fraction: float = 0.66, seed: int = 0):
+class InnerStratifiedKFold:
+    """Seeded stratified k-fold for the inner loop of a nested cross-validation.
+
+    A hyper-parameter search sees only the outer training fold, whose
+    smallest genre may hold fewer tracks than ``n_splits``. As
+    :func:`cross_validation_splits` does for the outer loop, the number of
+    folds then shrinks to the size of the smallest genre, but never below 2:
+    a genre with a single training track lands in one inner test fold and is
+    missing from that fold's training part, which costs the search a little
+    accuracy on that track but lets it run (scikit-learn's warning about it
+    is silenced, since this is deliberate). When every genre has a single
+    track there is nothing to stratify, and the folds are plain shuffled
+    ``KFold``.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Folds wanted, >= 2.
+    random_state : int, default=0
+        Shuffling seed; the same seed and labels give the same folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.evaluation import InnerStratifiedKFold
+    >>> cv = InnerStratifiedKFold(5, random_state=0)
+    >>> y = np.array(["a"] * 10 + ["b"] * 3)
+    >>> cv.get_n_splits(None, y)
+    3
+    >>> [len(test) for _, test in cv.split(np.zeros((13, 1)), y)]
+    [5, 4, 4]
+    """
+
+    def __init__(self, n_splits=5, *, random_state=0):
+        if isinstance(n_splits, bool) or not isinstance(n_splits, Integral) or n_splits < 2:
+            raise ParameterError(f"n_splits={n_splits!r} must be an integer >= 2")
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return f"InnerStratifiedKFold(n_splits={self.n_splits}, random_state={self.random_state!r})"
+
+    def _folds(self, y) -> int:
+        if y is None:
+            raise ParameterError("InnerStratifiedKFold needs the labels y to choose its folds")
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        return int(max(2, min(self.n_splits, counts.min())))
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        """Folds that :meth:`split` yields for these labels."""
+        return self._folds(y)
+
+    def split(self, X, y, groups=None):
+        """Yield ``(train_indices, test_indices)``, stratified by ``y``."""
+        folds = self._folds(y)
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        if counts.max() < folds:
+            cv = KFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        else:
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(cv.split(np.zeros((len(y), 1)), y))
+        yield from splits
+
+
+def random_split(y, *, train_fraction: float = 0.66, seed: int = 0, groups=None):
     """One seeded stratified train/test split (the tutorial's 66/34, made repeatable).
 
     Stratified so that every genre is on both sides; the tutorial drew each
     track independently, which can leave a genre out of the training set.
+    With ``groups`` (the track of each row, see :func:`cross_validation_splits`)
+    whole tracks are split, and ``train_fraction`` counts tracks.
     """
     y = np.asarray(y)
     if not (0.0 < train_fraction < 1.0):
         raise ParameterError(f"split={train_fraction!r} must be a fraction strictly between 0 and 1")
-    idx = np.arange(len(y))
+    grouped = groups is not None and len(np.unique(np.asarray(groups))) < len(y)
+    if grouped:
+        _, first, unit_index = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        unit_y = y[first]
+    else:
+        unit_y = y
+    idx = np.arange(len(unit_y))
     try:
-        train, test = train_test_split(idx, train_size=train_fraction, random_state=seed, stratify=y)
+        train, test = train_test_split(idx, train_size=train_fraction, random_state=seed, stratify=unit_y)
     except ValueError as exc:
-        raise ParameterError(f"cannot split {len(y)} tracks {train_fraction:.0%}/{1 - train_fraction:.0%}: {exc}") from None
-    protocol = Protocol("random-split", seed, len(y), len(np.unique(y)), folds=1, train_fraction=train_fraction)
+        raise ParameterError(
+            f"cannot split {len(unit_y)} tracks {train_fraction:.0%}/{1 - train_fraction:.0%}: {exc}"
+        ) from None
+    notes = []
+    if grouped:
+        train = np.flatnonzero(np.isin(unit_index, train))
+        test = np.flatnonzero(np.isin(unit_index, test))
+        notes.append(f"{len(y)} rows from {len(unit_y)} tracks: all rows of a track are on the same side")
+    protocol = Protocol(
+        "random-split", seed, len(unit_y), len(np.unique(y)), folds=1, train_fraction=train_fraction, notes=notes
+    )
     return [(np.sort(train), np.sort(test))], protocol
 
 
@@ -150,8 +280,9 @@ def split_from_lists(paths, y, train_names, test_names):
 
     Each listed entry matches a track whose relative path or file name equals
     it (``blues/blues.00000.wav`` or ``blues.00000.wav``; a leading folder
-    such as ``genres_original/`` is tolerated). Entries that match no track
-    are reported in ``Protocol.notes``; a track listed on both sides is an
+    such as ``genres_original/`` is tolerated). Rows that share a path are
+    segments of one track and go together. Entries that match no track are
+    reported in ``Protocol.notes``; a track listed on both sides is an
     error.
 
     Returns
@@ -161,7 +292,7 @@ def split_from_lists(paths, y, train_names, test_names):
     """
     index = {}
     for i, path in enumerate(paths):
-        for key in _match_keys(str(path)):
+        for key in dict.fromkeys(_match_keys(str(path))):  # a bare file name is both keys
             index.setdefault(key, []).append(i)
 
     def resolve(names, side):
@@ -176,10 +307,11 @@ def split_from_lists(paths, y, train_names, test_names):
             hit = next((index[c] for c in candidates if c in index), None)
             if hit is None:
                 missing.append(name)
-            elif len(hit) > 1:
-                raise ParameterError(f"{side} entry {name!r} matches {len(hit)} tracks; list relative paths instead")
+            elif len({str(paths[i]) for i in hit}) > 1:
+                tracks = len({str(paths[i]) for i in hit})
+                raise ParameterError(f"{side} entry {name!r} matches {tracks} tracks; list relative paths instead")
             else:
-                found.add(hit[0])
+                found.update(hit)
         return np.array(sorted(found), dtype=int), missing
 
     train, miss_train = resolve(train_names, "train")
@@ -198,7 +330,8 @@ def split_from_lists(paths, y, train_names, test_names):
         if miss:
             notes.append(f"{len(miss)} {side} entries not in the feature file (e.g. {miss[0]})")
     used = np.concatenate([train, test])
-    protocol = Protocol("split-files", None, len(used), len(np.unique(y[used])), folds=1, notes=notes)
+    n_tracks = len({str(paths[i]) for i in used})
+    protocol = Protocol("split-files", None, n_tracks, len(np.unique(y[used])), folds=1, notes=notes)
     return [(train, test)], protocol
 
 
@@ -294,6 +427,26 @@ def _table(header, rows, align=None) -> list[str]:
     return lines
 
 
+def _short_params(params) -> str:
+    """``{"svc__C": 10.0}`` as ``C=10``: the step prefix is noise in a report."""
+    if not isinstance(params, dict):
+        return str(params)
+    parts = []
+    for key, value in sorted(params.items()):
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.rsplit('__', 1)[-1]}={text}")
+    return ", ".join(parts)
+
+
+def _group_folds(chosen) -> list[tuple[str, str]]:
+    """Distinct settings, most frequent first, each with the folds that chose it."""
+    folds = {}
+    for i, params in enumerate(chosen, start=1):
+        folds.setdefault(_short_params(params), []).append(i)
+    ordered = sorted(folds.items(), key=lambda item: (-len(item[1]), item[1][0]))
+    return [(setting, ("fold " if len(which) == 1 else "folds ") + ", ".join(map(str, which))) for setting, which in ordered]
+
+
 def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_for=None) -> str:
     """Plain-text report: protocol, model table, per-genre scores, confusion matrices.
 
@@ -314,7 +467,8 @@ def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_f
     lines += _table(("model", "accuracy", "macro-F1", "fit s", "predict s"), rows)
     for r in results:
         if r.extra.get("chosen_params"):
-            lines.append(f"  {r.name} chosen per fold: " + "; ".join(str(p) for p in r.extra["chosen_params"]))
+            lines.append(f"  {r.name}: parameters chosen by the inner search, per outer fold (folds numbered from 1):")
+            lines += [f"    {setting}: {which}" for setting, which in _group_folds(r.extra["chosen_params"])]
     show = confusion_for if confusion_for is not None else [r.name for r in results if not r.name.startswith("dummy")]
     for r in results:
         if r.name not in show:

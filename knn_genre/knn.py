@@ -4,7 +4,8 @@ Each track is a Gaussian given as a packed row (see :mod:`knn_genre.features`);
 tracks are compared with the symmetric Kullback-Leibler divergence of
 :mod:`knn_genre.divergence`, and a query takes the majority genre of its ``k``
 nearest training tracks. A tie goes to the tied genre whose member is
-nearest.
+nearest. Optionally, divergences are replaced by their mutual proximity
+(:mod:`knn_genre.hubness`) to reduce the influence of hub tracks.
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .divergence import DEFAULT_BLOCK_SIZE, DEFAULT_RIDGE, gaussian_terms, kneighbors_symmetric_kl
+from .divergence import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_RIDGE,
+    gaussian_terms,
+    kneighbors_symmetric_kl,
+    symmetric_kl_moments,
+)
 from .errors import ParameterError
 from .features import dim_from_width, unpack
+from .hubness import MP_TRANSFORM, mutual_proximity_gaussian
 
 __all__ = ["KLKNNClassifier", "vote"]
 
 _WEIGHTS = ("uniform", "distance")
+_HUBNESS = (None, "mutual_proximity")
 
 
 def _neighbor_weights(distances: np.ndarray, weights: str) -> np.ndarray:
@@ -103,6 +112,14 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         Side of the tiles of the query x training divergence matrix held in
         memory at once (``block_size**2 * 8`` bytes). Results do not depend
         on it. The matrix products run on all BLAS threads.
+    hubness : {None, "mutual_proximity"}, default=None
+        ``None`` ranks neighbours by symmetric KL. ``"mutual_proximity"``
+        ranks them by the mutual-proximity distance ``1 - MP`` in [0, 1]
+        (Schnitzer et al., 2012, Gaussian variant on ``log1p`` of the
+        divergence, see :mod:`knn_genre.hubness`), which demotes hub tracks
+        that are near everything; ``kneighbors`` then returns these
+        distances. It costs a second pass over the divergences, and at fit
+        one pass over all training pairs.
 
     Attributes
     ----------
@@ -125,6 +142,9 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         forms from cancelling.
     reference_terms_ : knn_genre.divergence.GaussianTerms
         Precomputed per-track terms of the training set (one inverse each).
+    reference_moments_ : tuple of two ndarrays of shape (n_samples,), or None
+        With mutual proximity: mean and standard deviation of ``log1p`` of
+        each training track's divergences to the other training tracks.
 
     See Also
     --------
@@ -152,12 +172,19 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(
-        self, n_neighbors=5, *, weights="uniform", ridge=DEFAULT_RIDGE, block_size=DEFAULT_BLOCK_SIZE
+        self,
+        n_neighbors=5,
+        *,
+        weights="uniform",
+        ridge=DEFAULT_RIDGE,
+        block_size=DEFAULT_BLOCK_SIZE,
+        hubness=None,
     ):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.ridge = ridge
         self.block_size = block_size
+        self.hubness = hubness
 
     # -- validation ---------------------------------------------------------
 
@@ -171,6 +198,8 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         block = self.block_size
         if isinstance(block, bool) or not isinstance(block, Integral) or block < 1:
             raise ParameterError(f"block_size={block!r} must be a positive integer")
+        if self.hubness not in _HUBNESS:
+            raise ParameterError(f"hubness={self.hubness!r} must be one of {_HUBNESS}")
 
     def _terms(self, means, covs):
         """Divergence terms of Gaussians, centred on the training origin."""
@@ -207,13 +236,29 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
                 f"n_neighbors={self.n_neighbors} must be <= the number of training tracks, "
                 f"n_samples={n_samples}"
             )
+        if self.hubness is not None and n_samples < 2:
+            raise ParameterError(
+                f"hubness={self.hubness!r} needs at least 2 training tracks, n_samples={n_samples}"
+            )
         self.dim_ = _dim_of(width)
         self.classes_, self._y = np.unique(y, return_inverse=True)
         self.n_samples_fit_ = n_samples
         self.means_, self.covariances_ = unpack(X)
         self.origin_ = self.means_.mean(axis=0)
         self.reference_terms_ = self._terms(self.means_, self.covariances_)
+        self.reference_moments_ = None
+        if self.hubness == "mutual_proximity":
+            self.reference_moments_ = self._moments(self.reference_terms_, exclude_self=True)
         return self
+
+    def _moments(self, query_terms, exclude_self):
+        return symmetric_kl_moments(
+            query_terms,
+            self.reference_terms_,
+            block_size=self.block_size,
+            exclude_self=exclude_self,
+            transform=MP_TRANSFORM,
+        )
 
     # -- queries ------------------------------------------------------------
 
@@ -234,7 +279,8 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         distances : ndarray of shape (n_queries, n_neighbors)
-            Symmetric KL divergences in nats, ascending; only if
+            Symmetric KL divergences in nats (mutual-proximity distances in
+            [0, 1] with ``hubness="mutual_proximity"``), ascending; only if
             ``return_distance``.
         indices : ndarray of shape (n_queries, n_neighbors)
             Row indices into the training set; equal divergences are ordered
@@ -260,8 +306,23 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
             which = "training tracks"
         if k > available:
             raise ParameterError(f"n_neighbors={k} must be <= {available}, the number of {which}")
+        transform = None
+        if self.hubness == "mutual_proximity":
+            ref_mean, ref_std = self.reference_moments_
+            q_mean, q_std = (ref_mean, ref_std) if exclude_self else self._moments(query, exclude_self=False)
+
+            def transform(block, rows, cols):
+                return mutual_proximity_gaussian(
+                    MP_TRANSFORM(block), q_mean[rows], q_std[rows], ref_mean[cols], ref_std[cols]
+                )
+
         return kneighbors_symmetric_kl(
-            query, self.reference_terms_, k, block_size=self.block_size, exclude_self=exclude_self
+            query,
+            self.reference_terms_,
+            k,
+            block_size=self.block_size,
+            exclude_self=exclude_self,
+            transform=transform,
         )
 
     def _vote(self, X):

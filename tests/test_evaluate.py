@@ -37,7 +37,7 @@ def test_json_has_stable_keys_and_consistent_numbers(features, tmp_path, capsys)
     status, _, data = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3")
     assert status == 0
     assert data["protocol"]["folds"] == 3 and data["protocol"]["seed"] == 0
-    assert set(data["models"]) == {"knn", "dummy-most-frequent", "dummy-stratified"}
+    assert set(data["models"]) == {"knn", "svm", "klsvm", "dummy-most-frequent", "dummy-stratified"}
     knn = data["models"]["knn"]
     for key in ("accuracy_mean", "accuracy_std", "accuracy_per_fold", "macro_f1", "confusion", "genres", "fit_seconds", "predict_seconds"):
         assert key in knn

@@ -1,0 +1,183 @@
+"""Published feature tables: one row per clip, numeric feature columns, a label.
+
+Reads tables such as GTZAN's ``features_30_sec.csv`` (a ``filename``
+column, a ``length`` column, 57 numeric features and a ``label`` column)
+for the vector models (:func:`knn_genre.svm.make_table_svm_search`, a
+Euclidean KNN on standardised features, the dummy baselines). All file
+reading and checking happens here, before any model runs.
+
+GTZAN's ``features_3_sec.csv`` cuts every clip into ten segments named
+``blues.00000.0.wav`` ... ``blues.00000.9.wav``. Segments of one track must
+never be split between training and test folds, or the test tracks have
+already been heard, so :attr:`FeatureTable.groups` names the track of each
+row and the evaluation keeps groups together.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FeatureFileError
+
+__all__ = ["FeatureTable", "read_feature_table", "track_of"]
+
+# "blues.00000.3.wav" is segment 3 of track "blues.00000".
+_SEGMENT = re.compile(r"^(?P<track>.*\.\d+)\.\d+$")
+
+
+def track_of(filename: str) -> str:
+    """The track a row belongs to: its file name without the segment number.
+
+    Examples
+    --------
+    >>> from knn_genre.tabular import track_of
+    >>> track_of("blues.00000.wav"), track_of("blues.00000.3.wav"), track_of("row7")
+    ('blues.00000.wav', 'blues.00000.wav', 'row7')
+    """
+    stem, ext = os.path.splitext(str(filename))
+    match = _SEGMENT.match(stem)
+    return match.group("track") + ext if match else str(filename)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureTable:
+    """A validated feature table.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_features), float64
+        Finite feature values.
+    y : ndarray of shape (n_rows,), str
+        Genre of each row.
+    ids : ndarray of shape (n_rows,), str
+        Row names: the id column (e.g. ``blues.00000.wav``), or ``row<i>``.
+    groups : ndarray of shape (n_rows,), str
+        Track of each row (see :func:`track_of`), e.g. ``blues.00000.wav``
+        for every segment of that clip; equal to the ids when every row is a
+        whole clip.
+    columns : list of str
+        Names of the feature columns, in the order of ``X``.
+    path : str
+    dropped : list of str
+        Columns read but not used as features (the id and meta columns).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    groups: np.ndarray
+    columns: list
+    path: str
+    dropped: list
+
+    @property
+    def n_tracks(self) -> int:
+        """Distinct tracks (fewer than rows when clips are cut into segments)."""
+        return len(np.unique(self.groups))
+
+
+def _names(columns, limit=12) -> str:
+    shown = ", ".join(map(str, columns[:limit]))
+    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")
+
+
+def read_feature_table(
+    path, *, label_column: str = "label", id_column: str = "filename", drop=("length",)
+) -> FeatureTable:
+    """Read and validate a CSV feature table.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV file with a header row.
+    label_column : str, default="label"
+        Column holding the genre of each row; required.
+    id_column : str, default="filename"
+        Column naming each row; optional (rows are then ``row0``, ...).
+    drop : sequence of str, default=("length",)
+        Other columns that are not features, dropped if present. GTZAN's
+        ``length`` is the clip length in samples, a property of the file
+        rather than of the music.
+
+    Returns
+    -------
+    FeatureTable
+
+    Raises
+    ------
+    FeatureFileError
+        If the file is missing or not CSV, has no label column (the message
+        lists the columns found), no feature columns, non-numeric feature
+        columns (named), missing or non-finite values (first one located),
+        or missing labels.
+
+    Examples
+    --------
+    >>> import io, tempfile, os
+    >>> from knn_genre.tabular import read_feature_table
+    >>> text = "filename,length,tempo,label\\nblues.00000.wav,661794,120.0,blues\\njazz.00000.wav,661794,90.5,jazz\\n"
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "f.csv")
+    ...     with open(path, "w") as fh:
+    ...         _ = fh.write(text)
+    ...     table = read_feature_table(path)
+    >>> table.X.tolist(), table.y.tolist(), table.columns, table.dropped
+    ([[120.0], [90.5]], ['blues', 'jazz'], ['tempo'], ['filename', 'length'])
+    """
+    import pandas as pd
+
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise FeatureFileError(source, "no such feature table")
+    try:
+        frame = pd.read_csv(source)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FeatureFileError(source, f"not a readable CSV table: {exc}") from None
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if label_column not in columns:
+        raise FeatureFileError(
+            source, f"no {label_column!r} column with the genre of each row; columns found: {_names(columns)}"
+        )
+    if len(frame) == 0:
+        raise FeatureFileError(source, "the table has no rows")
+    labels = frame[label_column]
+    if labels.isna().any():
+        row = int(np.flatnonzero(labels.isna().to_numpy())[0])
+        raise FeatureFileError(source, f"row {row + 2} has no {label_column!r}")  # +2: header, 1-based
+    dropped = [c for c in columns if c == id_column or (c in drop and c != label_column)]
+    features = [c for c in columns if c != label_column and c not in dropped]
+    if not features:
+        raise FeatureFileError(source, f"no feature columns besides {_names([label_column] + dropped)}")
+    non_numeric = [c for c in features if frame[c].dtype.kind not in "biuf"]
+    if non_numeric:
+        raise FeatureFileError(
+            source,
+            f"non-numeric feature column(s) {_names(non_numeric)}; every column except "
+            f"{label_column!r} and {id_column!r} must hold numbers",
+        )
+    X = frame[features].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise FeatureFileError(
+            source, f"{int(bad.sum())} missing or non-finite value(s), first in row {row + 2}, column {features[col]!r}"
+        )
+    if id_column in columns:
+        ids = frame[id_column].astype(str).to_numpy()
+    else:
+        ids = np.array([f"row{i}" for i in range(len(frame))])
+    groups = np.array([track_of(i) for i in ids])
+    return FeatureTable(
+        X=X,
+        y=labels.astype(str).to_numpy(),
+        ids=ids,
+        groups=groups,
+        columns=features,
+        path=source,
+        dropped=dropped,
+    )

@@ -1,0 +1,44 @@
+"""The accuracy benchmark command writes its Markdown and CSV tables."""
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+# benchmarks/ sits beside the package, outside it: import it from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.__main__ import main  # noqa: E402
+
+from test_evaluate_models import features, table  # noqa: E402,F401  (fixtures)
+
+
+def test_accuracy_tables_for_a_feature_file(features, tmp_path, capsys):  # noqa: F811
+    status = main(["--features", str(features), "--models", "knn,klsvm,dummy", "--folds", "3", "--k", "3", "--out", str(tmp_path), "--name", "small"])
+    assert status == 0
+    md = (tmp_path / "small.md").read_text()
+    printed = capsys.readouterr().out
+    assert md.strip() in printed
+    assert "| model | accuracy (mean ± std) | macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |" in md
+    assert "stratified 3-fold cross-validation, seed 0; 30 tracks, 3 genres" in md
+    assert "klsvm, chosen by the inner search" in md
+    assert f"python -m benchmarks --features {features} --models knn,klsvm,dummy --folds 3 --repeats 1 --k 3 --seed 0" in md
+    with open(tmp_path / "small.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["model"] for r in rows] == ["knn", "klsvm", "dummy-most-frequent", "dummy-stratified"]
+    knn = rows[0]
+    best_dummy = max(float(r["accuracy_mean"]) for r in rows[2:])
+    assert float(knn["vs_dummy_points_mean"]) == pytest.approx(100 * (float(knn["accuracy_mean"]) - best_dummy), abs=1e-3)
+    assert knn["splits"] == "3"
+
+
+def test_accuracy_table_for_a_feature_table(table, tmp_path, capsys):  # noqa: F811
+    assert main(["--features-csv", str(table), "--models", "knn,dummy", "--folds", "3", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "features.md").exists() and (tmp_path / "features.csv").exists()
+    assert "table: 36 rows, 5 numeric columns" in capsys.readouterr().out
+
+
+def test_bad_input_is_a_usage_error(tmp_path, capsys):
+    assert main(["--features", str(tmp_path / "none.npz"), "--out", str(tmp_path)]) == 2
+    assert "none.npz" in capsys.readouterr().err
