@@ -371,7 +371,7 @@ def build_featureset(
         jobs = None
         try:
             with _sigint_blocked_while_starting_workers(n_jobs):
-                jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
+                jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(
                     delayed(_analyse_safely)(str(root / tracks[i].path), params, os.getpid(), segment_seconds) for i in todo
                 )
             for i, outcome in zip(todo, jobs):
