@@ -7,7 +7,8 @@ training Gaussians, their genres, the model kind and its hyper-parameters
 * ``knn``: the reference Gaussians *are* the model;
 * ``svm`` and ``klsvm``: the hyper-parameters chosen by the grid search are
   stored, and loading refits the estimator with exactly those parameters on
-  the stored training data. SVC's fit is deterministic for fixed data,
+  the stored training data (with a seeded sigmoid calibration, for
+  probabilities). SVC's fit is deterministic for fixed data,
   parameters and ``random_state``, so the loaded model predicts exactly as
   the trained one, with no pickled scikit-learn objects and no dependence on
   scikit-learn's private attributes across versions.
@@ -42,7 +43,7 @@ def _search(kind: str, seed: int):
     return svm.make_klsvm_search(random_state=seed)
 
 
-def make_estimator(kind: str, settings: dict, seed: int = 0):
+def make_estimator(kind: str, settings: dict, seed: int = 0, calibration_folds: int = 5):
     """An unfitted estimator of ``kind`` with the stored ``settings``.
 
     Parameters
@@ -52,13 +53,25 @@ def make_estimator(kind: str, settings: dict, seed: int = 0):
         For ``knn``, :class:`KLKNNClassifier` parameters; for the SVMs, the
         ``best_params_`` of their grid search.
     seed : int
+    calibration_folds : int, default=5
+        Folds of the SVMs' probability calibration, at most the number of
+        tracks of the smallest genre.
     """
     if kind == "knn":
         from .knn import KLKNNClassifier
 
         return KLKNNClassifier(**settings)
     if kind in ("svm", "klsvm"):
-        return _search(kind, seed).estimator.set_params(**settings)
+        from sklearn.calibration import CalibratedClassifierCV
+
+        from .evaluation import InnerStratifiedKFold
+
+        # An SVC gives decision values, not probabilities: a sigmoid fitted
+        # to seeded cross-validated decision values turns them into
+        # probabilities (Platt scaling), while the SVM itself is fitted once
+        # on all the tracks (ensemble=False).
+        svm = _search(kind, seed).estimator.set_params(**settings)
+        return CalibratedClassifierCV(svm, method="sigmoid", cv=InnerStratifiedKFold(calibration_folds, random_state=seed), ensemble=False)
     raise ParameterError(f"model={kind!r} must be one of {', '.join(KINDS)}")
 
 
@@ -98,7 +111,10 @@ class GenreModel:
 
 def _fit(kind, settings, seed, fs: FeatureSet) -> GenreModel:
     X, y = fs.to_xy()
-    estimator = make_estimator(kind, settings, seed).fit(X, y)
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    if kind != "knn" and smallest < 2:
+        raise ParameterError(f"an {kind} model needs at least 2 tracks of every genre (for its probabilities); one genre has {smallest}")
+    estimator = make_estimator(kind, settings, seed, calibration_folds=min(5, smallest)).fit(X, y)
     return GenreModel(kind, settings, seed, fs.params, fs, estimator)
 
 

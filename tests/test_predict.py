@@ -157,3 +157,18 @@ def test_model_files_are_validated(knn_model, tmp_path):
 def test_train_rejects_k_larger_than_the_collection(features, tmp_path, capsys):
     assert train_main(["--features", str(features), "--k", "31", "-o", str(tmp_path / "m.npz")]) == 2
     assert "between 1 and 30" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["svm", "klsvm"])
+def test_svm_models_round_trip_without_pickles(features, tmp_path, kind):
+    fs = store.load(features)
+    model = train_model(fs, kind, seed=3)
+    assert model.settings and all(isinstance(v, (int, float, str)) for v in model.settings.values())
+    save_model(model, tmp_path / "m.npz")
+    back = load_model(tmp_path / "m.npz")
+    assert back.kind == kind and back.settings == model.settings and back.seed == 3
+    proba = back.predict_proba(fs.means, fs.covs)
+    np.testing.assert_allclose(proba, model.predict_proba(fs.means, fs.covs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # Trained on these tracks, the model gets most of them right.
+    assert np.mean(np.array(back.genres)[proba.argmax(axis=1)] == fs.labels) > 0.8
