@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = make_models(args.k, args.seed, names, table=table, n_jobs=args.jobs)
     recorder = FoldRecorder()
     try:
-        results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder))
+        results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder, groups=groups))
     except (KnnGenreError, ValueError) as exc:
         error(PROG, f"evaluation failed: {exc}")
         return EXIT_FAILED

@@ -124,3 +124,59 @@ def test_split_lists_reject_overlap_and_no_match():
         split_from_lists(paths, y, ["x.wav"], ["a/1.wav"])
     with pytest.raises(ParameterError, match="matches 2 tracks"):
         split_from_lists(paths, y, ["1.wav"], ["a/2.wav"])
+
+
+@pytest.fixture(scope="module")
+def segment_features(collection, tmp_path_factory):
+    out = tmp_path_factory.mktemp("segments") / "seg.npz"
+    assert build_main([str(collection), "-o", str(out), "--jobs", "1", "-q", "--segment-seconds", "0.5"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("options", [["--folds", "3"], ["--folds", "3", "--repeats", "2"], ["--split", "0.5"]])
+def test_no_track_has_segments_on_both_sides_of_any_split(segment_features, options):
+    from knn_genre.evaluate import build_parser, make_splits
+
+    fs = store.load(segment_features)
+    assert len(fs) == 3 * fs.n_tracks  # three segments per track
+    args = build_parser().parse_args(["--features", str(segment_features), *options])
+    splits, protocol = make_splits(args, fs.labels, fs.paths, fs.groups)
+    assert protocol.n_tracks == fs.n_tracks
+    for train, test in splits:
+        assert not set(fs.groups[train]) & set(fs.groups[test])
+        assert len(train) + len(test) == len(fs)
+
+
+def test_segment_evaluation_reports_track_accuracy(segment_features, tmp_path, capsys):
+    status, text, data = run_json(capsys, tmp_path, "--features", str(segment_features), "--folds", "3", "--models", "knn,dummy")
+    assert status == 0
+    assert "track accuracy" in text and "all rows of a track are in the same fold" in text
+    knn = data["models"]["knn"]
+    assert len(knn["track_accuracy_per_fold"]) == 3
+    assert knn["track_accuracy_mean"] == pytest.approx(np.mean(knn["track_accuracy_per_fold"]))
+    assert np.array(knn["confusion"]).sum() == 90  # segments are still scored one by one
+    assert knn["track_accuracy_mean"] > 0.6
+
+
+def test_track_predictions_pool_probabilities_or_votes():
+    from knn_genre.evaluation import track_predictions
+
+    class Voter:
+        classes_ = np.array(["a", "b"])
+
+        def predict(self, X):
+            return np.where(X[:, 0] > 0, "b", "a")
+
+    class Prober(Voter):
+        def predict_proba(self, X):
+            p = np.clip(X[:, :1], 0, 1)
+            return np.hstack([1 - p, p])
+
+    X = np.array([[0.9], [0.0], [0.0], [0.6], [0.7], [0.0]])
+    groups = np.array(["t1", "t1", "t1", "t2", "t2", "t2"])
+    tracks, votes = track_predictions(Voter(), X, groups)
+    assert tracks.tolist() == ["t1", "t2"] and votes.tolist() == ["a", "b"]
+    # Mean probability of b: t1 0.3, t2 0.433; one sure segment does not outvote two.
+    assert track_predictions(Prober(), X, groups)[1].tolist() == ["a", "a"]
+    # A 1-1 tie of votes goes to the genre of the earlier row.
+    assert track_predictions(Voter(), X[2:4], groups[2:4][[0, 0]])[1].tolist() == ["a"]
