@@ -94,7 +94,7 @@ def run_accuracy(args, features: str | None):
     splits, protocol = evaluate.make_splits(eargs, y, paths, groups)
     models = evaluate.make_models(eargs.k, eargs.seed, names, table=table, n_jobs=args.jobs)
     recorder = evaluate.FoldRecorder()
-    results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder))
+    results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder, groups=groups))
     hubness = None if table else hubness_of(X, y, eargs.k)
     return protocol, results, header, hubness
 
@@ -137,6 +137,9 @@ def rows_of(results) -> list[dict]:
                 "splits": len(r.accuracy_per_fold),
             }
         )
+        if "track_accuracy_mean" in r.extra:  # rows are segments of tracks
+            rows[-1]["track_accuracy_mean"] = r.extra["track_accuracy_mean"]
+            rows[-1]["track_accuracy_std"] = r.extra["track_accuracy_std"]
     return rows
 
 
@@ -146,17 +149,21 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
     best_dummy = max((r for r in results if r.name.startswith("dummy")), key=lambda r: r.accuracy_mean, default=None)
     lines = [f"## {title}", "", f"Protocol: {protocol.describe()}."]
     lines += [f"Note: {n}." for n in protocol.notes]
+    segments = bool(rows) and "track_accuracy_mean" in rows[0]
     lines += [
         "",
-        "| model | accuracy (mean ± std) | macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| model | accuracy (mean ± std) | " + ("track accuracy | " if segments else "") + "macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |",
+        "|---|---:|" + ("---:|" if segments else "") + "---:|---:|---:|---:|",
     ]
     for row in rows:
         margin = "—" if row["model"].startswith("dummy") else f"{row['vs_dummy_points_mean']:+.1f} ± {row['vs_dummy_points_std']:.1f}"
+        track = f"{row['track_accuracy_mean']:.3f} ± {row['track_accuracy_std']:.3f} | " if segments else ""
         lines.append(
-            f"| {row['model']} | {row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f} | {row['macro_f1']:.3f} "
+            f"| {row['model']} | {row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f} | {track}{row['macro_f1']:.3f} "
             f"| {row['fit_seconds']:.3f} | {row['predict_seconds']:.3f} | {margin} |"
         )
+    if segments:
+        lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" count segments; track accuracy pools each test track's segments (mean probabilities, or votes)."]
     lines.append("")
     if best_dummy is not None:
         lines.append(
