@@ -13,7 +13,6 @@ the output is written.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from . import legacy, store
 from .builder import build_featureset, keep_freed_memory
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
+from .cli import non_negative_float, EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
 from .dataset import discover
 from .errors import BuildError, KnnGenreError
 from .features import MFCCParams
@@ -80,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-reuse", action="store_true", help="analyse every track even if the output file or a checkpoint already has it")
     parser.add_argument(
-        "--checkpoint-every", type=_non_negative_float, default=10.0, metavar="SECONDS",
+        "--checkpoint-every", type=non_negative_float, default=10.0, metavar="SECONDS",
         help=f"save finished tracks to OUTPUT{CHECKPOINT_SUFFIX} this often, 0 after every track (default: %(default)s)",
     )
     parser.add_argument("--strict", action="store_true", help="fail (exit 1, write nothing) if any file is skipped")
@@ -94,17 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--from-features", metavar="FILE", help="read an existing feature file, e.g. to write it with --format legacy")
     return parser
-
-
-def _non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds >= 0")
-    return value
 
 
 def _genre_list(text: str) -> list:

@@ -8,9 +8,10 @@ usable input.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "error", "positive_int", "positive_float"]
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "error", "positive_int", "positive_float", "non_negative_float"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -33,12 +34,21 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
+def _number(text: str, ok, requirement: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"{text} must be {requirement}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(text, lambda v: v > 0, "a positive number")
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _number(text, lambda v: v >= 0, "a number >= 0")
