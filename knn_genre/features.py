@@ -30,6 +30,7 @@ __all__ = [
     "unpack",
     "packed_width",
     "dim_from_width",
+    "packed_dim",
 ]
 
 
@@ -286,6 +287,14 @@ def dim_from_width(width: int) -> int:
             "valid widths are d + d*(d+1)/2: 2, 5, 9, 14, ..., 104 for d=13"
         )
     return d
+
+
+def packed_dim(width: int) -> int:
+    """:func:`dim_from_width` for an estimator's ``X``: a ParameterError naming the columns."""
+    try:
+        return dim_from_width(width)
+    except ValueError as err:
+        raise ParameterError(f"X has n_features={width} columns, which must hold packed Gaussians: {err}") from None
 
 
 def pack(means: np.ndarray, covs: np.ndarray) -> np.ndarray:

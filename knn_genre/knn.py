@@ -25,7 +25,7 @@ from .divergence import (
     symmetric_kl_moments,
 )
 from .errors import ParameterError
-from .features import dim_from_width, unpack
+from .features import packed_dim, unpack
 from .hubness import MP_TRANSFORM, mutual_proximity_gaussian
 
 __all__ = ["KLKNNClassifier", "vote"]
@@ -240,7 +240,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
             raise ParameterError(
                 f"hubness={self.hubness!r} needs at least 2 training tracks, n_samples={n_samples}"
             )
-        self.dim_ = _dim_of(width)
+        self.dim_ = packed_dim(width)
         self.classes_, self._y = np.unique(y, return_inverse=True)
         self.n_samples_fit_ = n_samples
         self.means_, self.covariances_ = unpack(X)
@@ -375,12 +375,3 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
 def _check_n_neighbors(k):
     if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
         raise ParameterError(f"n_neighbors={k!r} must be a positive integer")
-
-
-def _dim_of(width: int) -> int:
-    try:
-        return dim_from_width(width)
-    except ValueError as err:
-        raise ParameterError(
-            f"X has n_features={width} columns, which must hold packed Gaussians: {err}"
-        ) from None

@@ -41,7 +41,7 @@ from .divergence import (
 )
 from .errors import ParameterError
 from .evaluation import InnerStratifiedKFold
-from .features import dim_from_width, unpack
+from .features import packed_dim, unpack
 
 __all__ = [
     "GaussianVectorizer",
@@ -94,15 +94,6 @@ KLSVM_PARAM_GRID = {
     "C": [1.0, 10.0, 100.0],
     "gamma": [0.3, 1.0, 3.0, 10.0],
 }
-
-
-def _packed_dim(width: int) -> int:
-    try:
-        return dim_from_width(width)
-    except ValueError as err:
-        raise ParameterError(
-            f"X has n_features={width} columns, which must hold packed Gaussians: {err}"
-        ) from None
 
 
 class GaussianVectorizer(TransformerMixin, BaseEstimator):
@@ -178,7 +169,7 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
         """
         self._check_params()
         X = validate_data(self, X, dtype=np.float64)
-        self.dim_ = _packed_dim(X.shape[1])
+        self.dim_ = packed_dim(X.shape[1])
         return self
 
     def transform(self, X):
@@ -448,7 +439,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"an SVM needs at least 2 genres to separate; got 1 class ({self.classes_[0]!r})"
             )
-        self.dim_ = _packed_dim(X.shape[1])
+        self.dim_ = packed_dim(X.shape[1])
         means, _ = unpack(X)
         self.origin_ = means.mean(axis=0)
         self.reference_terms_ = self._terms(X)
