@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__
 from .errors import FeatureFileError, ParameterError
 from .features import MFCCParams, pack
-from .store import FeatureSet, atomic_write
+from .store import FeatureSet, atomic_write, read_npz
 
 __all__ = ["KINDS", "GenreModel", "make_estimator", "train_model", "save_model", "load_model"]
 
@@ -176,22 +176,13 @@ def load_model(path: str | os.PathLike) -> GenreModel:
         If the file is missing, malformed, or from a newer format version.
     """
     source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise FeatureFileError(source, "no such model file; train one with python -m knn_genre.train")
-    try:
-        with np.load(source, allow_pickle=False) as npz:
-            missing = [k for k in ("meta", "means", "covs", "labels", "paths") if k not in npz.files]
-            if missing:
-                raise FeatureFileError(source, f"not a knn_genre model file: missing {', '.join(missing)}")
-            arrays = {k: npz[k] for k in ("meta", "means", "covs", "labels", "paths")}
-    except FeatureFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad file
-        reason = "holds pickled Python objects, which are never loaded" if "allow_pickle" in str(exc) else f"not a readable .npz file ({exc})"
-        raise FeatureFileError(source, reason) from None
+    arrays = read_npz(
+        source, ("meta", "means", "covs", "labels", "paths"),
+        what="model file", missing_hint="train one with python -m knn_genre.train",
+    )
     try:
         meta = json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
         raise FeatureFileError(source, f"metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise FeatureFileError(source, f"not a knn_genre model file (format is not {MODEL_FORMAT!r})")

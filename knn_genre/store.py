@@ -43,7 +43,7 @@ from . import __version__
 from .errors import FeatureFileError, ParameterError
 from .features import MFCCParams, pack
 
-__all__ = ["FeatureSet", "save", "load", "atomic_write", "gaussian_problems", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["FeatureSet", "save", "load", "atomic_write", "read_npz", "gaussian_problems", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "knn_genre-features"
 FORMAT_VERSION = 2  # 2 adds per-segment Gaussians; files of whole tracks are still written as 1
@@ -326,24 +326,10 @@ def load(path: str | os.PathLike) -> FeatureSet:
         problem in one line.
     """
     source = os.fspath(path)
-    if os.path.isdir(source):
-        raise FeatureFileError(source, "is a directory, not a feature file")
-    if not os.path.isfile(source):
-        raise FeatureFileError(source, "no such feature file; build one with python -m knn_genre.build_features DATA_DIR")
-    try:
-        _check_members(source)
-        with np.load(source, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("meta",) + _ARRAY_KEYS + _OPTIONAL_KEYS if k in npz.files}
-    except FeatureFileError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise FeatureFileError(source, "holds pickled Python objects, which are never loaded") from None
-        raise FeatureFileError(source, f"not a readable .npz file: {_first_line(exc)}") from None
-    except MemoryError:
-        raise FeatureFileError(source, "an array is too large for memory") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
-        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {_first_line(exc)})") from None
+    arrays = read_npz(
+        source, ("meta",) + _ARRAY_KEYS, _OPTIONAL_KEYS,
+        what="feature file", missing_hint="build one with python -m knn_genre.build_features DATA_DIR",
+    )
     meta = _parse_meta(arrays.pop("meta"), source)
     _check_arrays(arrays, source)
     try:
@@ -374,7 +360,52 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(text.splitlines()[0].split())
 
 
-def _check_members(source: str) -> None:
+def read_npz(source: str, required, optional=(), *, what: str, missing_hint: str) -> dict:
+    """The arrays of an untrusted ``.npz``, checked before and while numpy reads them.
+
+    Parameters
+    ----------
+    source : str
+        Path of the file.
+    required, optional : sequence of str
+        Array names that must, or may, be present.
+    what : str
+        What the file is, for messages ("feature file", "model file").
+    missing_hint : str
+        How to make one, said when the file does not exist.
+
+    Returns
+    -------
+    dict of name -> ndarray
+
+    Raises
+    ------
+    FeatureFileError
+        If the file is missing or a folder, not an ``.npz``, lacks a required
+        array, holds object arrays, declares arrays larger than its data, or
+        cannot be decoded.
+    """
+    if os.path.isdir(source):
+        raise FeatureFileError(source, f"is a directory, not a {what}")
+    if not os.path.isfile(source):
+        raise FeatureFileError(source, f"no such {what}; {missing_hint}")
+    try:
+        _check_members(source, tuple(required), tuple(optional), what)
+        with np.load(source, allow_pickle=False) as npz:
+            return {k: npz[k] for k in tuple(required) + tuple(optional) if k in npz.files}
+    except FeatureFileError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise FeatureFileError(source, "holds pickled Python objects, which are never loaded") from None
+        raise FeatureFileError(source, f"not a readable .npz file: {_first_line(exc)}") from None
+    except MemoryError:
+        raise FeatureFileError(source, "an array is too large for memory") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
+        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _check_members(source: str, required: tuple, optional: tuple, what: str) -> None:
     """Check the zip directory and each array header before numpy reads anything.
 
     np.load allocates what an array header declares before reading the
@@ -389,13 +420,13 @@ def _check_members(source: str) -> None:
     with open(source, "rb") as fh:
         head = fh.read(8)
     if not head.startswith(b"PK\x03\x04"):
-        bad(f"not a knn_genre feature file (.npz): {_describe_non_zip(head)}")
+        bad(f"not a knn_genre {what} (.npz): {_describe_non_zip(head)}")
     with zipfile.ZipFile(source) as zf:
         members = {info.filename: info for info in zf.infolist()}
-        missing = [k for k in ("meta",) + _ARRAY_KEYS if f"{k}.npy" not in members]
+        missing = [k for k in required if f"{k}.npy" not in members]
         if missing:
-            bad(f"not a knn_genre feature file: missing {', '.join(missing)}")
-        for key in ("meta",) + _ARRAY_KEYS + tuple(k for k in _OPTIONAL_KEYS if f"{k}.npy" in members):
+            bad(f"not a knn_genre {what}: missing {', '.join(missing)}")
+        for key in required + tuple(k for k in optional if f"{k}.npy" in members):
             info = members[f"{key}.npy"]
             if info.flag_bits & 0x1:
                 bad(f"array {key} is encrypted")
