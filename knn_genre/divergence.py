@@ -463,6 +463,41 @@ def _smallest(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.nd
     return _sort_lex(dist, part + offset, k)
 
 
+def _check_pairing(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size, exclude_self) -> int:
+    """Validate a query/reference pairing; return the references available per query."""
+    _check_same_dim(query_terms, ref_terms)
+    _check_positive_int("block_size", block_size)
+    nq, nr = query_terms.n, ref_terms.n
+    if exclude_self and nq != nr:
+        raise ValueError(
+            f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
+        )
+    return nr - 1 if exclude_self else nr
+
+
+def _tiles(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size: int):
+    """Yield ``(rows, cols, block)``: divergence tiles, row block by row block.
+
+    ``rows`` and ``cols`` are slices of the queries and references; all the
+    tiles of one row block come before the next row block starts (``cols``
+    starts at 0 again).
+    """
+    right = ref_terms.right_operand()
+    nq, nr = query_terms.n, ref_terms.n
+    for r0 in range(0, nq, block_size):
+        rows = slice(r0, min(r0 + block_size, nq))
+        left = query_terms.left_operand(rows)
+        for c0 in range(0, nr, block_size):
+            cols = slice(c0, min(c0 + block_size, nr))
+            yield rows, cols, _divergence_block(left, right[cols])
+
+
+def _self_pairs(rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Tile coordinates of the global diagonal entries (i, i) inside a tile."""
+    diag = np.arange(max(rows.start, cols.start), min(rows.stop, cols.stop))
+    return diag - rows.start, diag - cols.start
+
+
 def kneighbors_symmetric_kl(
     query_terms: GaussianTerms,
     ref_terms: GaussianTerms,
@@ -520,40 +555,27 @@ def kneighbors_symmetric_kl(
     >>> ind.tolist(), dist.tolist()
     ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
     """
-    _check_same_dim(query_terms, ref_terms)
     _check_positive_int("k", k)
-    _check_positive_int("block_size", block_size)
-    nq, nr = query_terms.n, ref_terms.n
-    if exclude_self and nq != nr:
-        raise ValueError(
-            f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
-        )
-    available = nr - 1 if exclude_self else nr
+    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
+    nq = query_terms.n
     if k > available:
         raise ValueError(f"k={k} must be <= {available}, the number of references available")
-    right = ref_terms.right_operand()
     distances = np.empty((nq, k))
     indices = np.empty((nq, k), dtype=np.intp)
-    for r0 in range(0, nq, block_size):
-        r1 = min(r0 + block_size, nq)
-        left = query_terms.left_operand(slice(r0, r1))
-        best = None
-        for c0 in range(0, nr, block_size):
-            c1 = min(c0 + block_size, nr)
-            block = _divergence_block(left, right[c0:c1])
-            if transform is not None:
-                block = transform(block, slice(r0, r1), slice(c0, c1))
-            if exclude_self:
-                # Global diagonal entries (i, i) that fall inside this tile.
-                diag = np.arange(max(r0, c0), min(r1, c1))
-                block[diag - r0, diag - c0] = np.inf
-            found = _smallest(block, min(k, c1 - c0), c0)
-            if best is not None:
-                found = _sort_lex(
-                    np.hstack([best[0], found[0]]), np.hstack([best[1], found[1]]), k
-                )
-            best = found
-        distances[r0:r1], indices[r0:r1] = best
+    best = None
+    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+        if cols.start == 0:
+            best = None  # a new block of queries
+        if transform is not None:
+            block = transform(block, rows, cols)
+        if exclude_self:
+            block[_self_pairs(rows, cols)] = np.inf
+        found = _smallest(block, min(k, cols.stop - cols.start), cols.start)
+        if best is not None:
+            found = _sort_lex(np.hstack([best[0], found[0]]), np.hstack([best[1], found[1]]), k)
+        best = found
+        if cols.stop == ref_terms.n:  # the last tile of this block of queries
+            distances[rows], indices[rows] = best
     return distances, indices
 
 
@@ -600,42 +622,29 @@ def symmetric_kl_moments(
     >>> mean.tolist(), std.tolist()
     ([5.0, 2.5, 6.5], [4.0, 1.5, 2.5])
     """
-    _check_same_dim(query_terms, ref_terms)
-    _check_positive_int("block_size", block_size)
-    nq, nr = query_terms.n, ref_terms.n
-    if exclude_self and nq != nr:
-        raise ValueError(
-            f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
-        )
-    available = nr - 1 if exclude_self else nr
+    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
+    nq = query_terms.n
     if available < 1:
         raise ValueError(f"moments need at least one reference per query, there are {available}")
-    right = ref_terms.right_operand()
     mean = np.zeros(nq)
     m2 = np.zeros(nq)
     count = np.zeros(nq)
-    for r0 in range(0, nq, block_size):
-        r1 = min(r0 + block_size, nq)
-        left = query_terms.left_operand(slice(r0, r1))
-        for c0 in range(0, nr, block_size):
-            c1 = min(c0 + block_size, nr)
-            block = _divergence_block(left, right[c0:c1])
-            if transform is not None:
-                block = transform(block)
-            valid = np.ones(block.shape, dtype=bool)
-            if exclude_self:
-                diag = np.arange(max(r0, c0), min(r1, c1))
-                valid[diag - r0, diag - c0] = False
-            n_b = valid.sum(axis=1)
-            block = np.where(valid, block, 0.0)
-            mean_b = block.sum(axis=1) / np.maximum(n_b, 1)
-            m2_b = (np.where(valid, block - mean_b[:, None], 0.0) ** 2).sum(axis=1)
-            n_a = count[r0:r1]
-            total = n_a + n_b
-            delta = mean_b - mean[r0:r1]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.where(total > 0, n_b / total, 0.0)
-            mean[r0:r1] += delta * share
-            m2[r0:r1] += m2_b + delta**2 * n_a * share
-            count[r0:r1] = total
+    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+        if transform is not None:
+            block = transform(block)
+        valid = np.ones(block.shape, dtype=bool)
+        if exclude_self:
+            valid[_self_pairs(rows, cols)] = False
+        n_b = valid.sum(axis=1)
+        block = np.where(valid, block, 0.0)
+        mean_b = block.sum(axis=1) / np.maximum(n_b, 1)
+        m2_b = (np.where(valid, block - mean_b[:, None], 0.0) ** 2).sum(axis=1)
+        n_a = count[rows]
+        total = n_a + n_b
+        delta = mean_b - mean[rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, n_b / total, 0.0)
+        mean[rows] += delta * share
+        m2[rows] += m2_b + delta**2 * n_a * share
+        count[rows] = total
     return mean, np.sqrt(m2 / count)

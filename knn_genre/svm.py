@@ -467,6 +467,12 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.svc_ = SVC(kernel="precomputed", C=float(self.C)).fit(kernel, y)
         return self
 
+    def _per_block(self, X, method: str) -> list:
+        """``method`` of the fitted SVC on each block of kernel rows of the queries ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return [getattr(self.svc_, method)(kernel) for kernel in self._kernel_rows(X)]
+
     def _kernel_rows(self, X):
         """Kernel of query blocks against the training tracks, shape (m, n_train) each."""
         terms = self._terms(X)
@@ -490,9 +496,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_queries, n_classes), or (n_queries,) for two classes
             As ``SVC.decision_function`` (one-vs-rest shape).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        parts = [self.svc_.decision_function(k) for k in self._kernel_rows(X)]
+        parts = self._per_block(X, "decision_function")
         if not parts:
             shape = (0,) if len(self.classes_) == 2 else (0, len(self.classes_))
             return np.empty(shape)
@@ -511,9 +515,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_queries,)
             Labels from ``classes_``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        parts = [self.svc_.predict(k) for k in self._kernel_rows(X)]
+        parts = self._per_block(X, "predict")
         return np.concatenate(parts) if parts else self.classes_[:0]
 
 
