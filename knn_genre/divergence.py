@@ -28,6 +28,9 @@ Covariances that are not positive definite (digital silence gives an all-zero
 covariance, constant or too few frames give a rank-deficient one, arbitrary
 numbers need not be PSD at all) are projected onto the positive-definite cone
 by :func:`regularize_covariances`, so divergences are always finite.
+Divergences within the rounding error of their dot product are returned as
+exactly 0, so identical Gaussians are at divergence 0 (see
+:func:`_divergence_block`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ DEFAULT_BLOCK_SIZE = 1024
 
 # Covariances factorised per batched Cholesky call in the fast path.
 _CHOLESKY_CHUNK = 1024
+
+# Up to this many neighbours per tile, repeated argmin beats argpartition
+# (0.2 ms against 1.1 ms for k = 5 on a 340 x 660 tile).
+_ARGMIN_MAX_K = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,10 +154,11 @@ class GaussianTerms:
 
 
 def _check_gaussians(means, covs, name="") -> tuple[np.ndarray, np.ndarray]:
-    """Float64 copies of ``means (n, d)`` and ``covs (n, d, d)``, shapes and finiteness checked."""
-    # Copies: the terms keep the means and make them read-only.
+    """Float64 ``means (n, d)`` (a copy) and ``covs (n, d, d)``, shapes and finiteness checked."""
+    # A copy of the means: the terms keep them and make them read-only. The
+    # covariances are only read (regularisation symmetrises into a new array).
     means = np.array(means, dtype=np.float64)
-    covs = np.array(covs, dtype=np.float64)
+    covs = np.asarray(covs, dtype=np.float64)
     label = f"{name}: " if name else ""
     if means.ndim != 2 or means.shape[1] < 1 or covs.shape != means.shape + means.shape[1:]:
         raise ValueError(
@@ -238,13 +246,14 @@ def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
 def _invert_healthy(covs, ridge, floor, out) -> np.ndarray:
     """Invert, into ``out``, the covariances that provably need no clipping.
 
-    A shortcut for the common case (a Cholesky factorisation and an LU
-    inverse cost a fraction of an eigen-decomposition); the decision is the
-    same as :func:`_clip_eigenvalues` would make. For a positive-definite
-    matrix ``mean(|lam|) = trace / d`` and ``lam_min >= 1 / tr(S^-1)``, so a
-    matrix whose Cholesky factorisation succeeds and whose ``1 / tr(S^-1)``
-    reaches the floor keeps all its eigenvalues. Returns the mask of
-    matrices inverted; the others are left to the eigen-decomposition.
+    A shortcut for the common case (a Cholesky factorisation and a
+    triangular inverse cost a fraction of an eigen-decomposition); the
+    decision is the same as :func:`_clip_eigenvalues` would make. For a
+    positive-definite matrix ``mean(|lam|) = trace / d`` and
+    ``lam_min >= 1 / tr(S^-1)``, so a matrix whose Cholesky factorisation
+    succeeds and whose ``1 / tr(S^-1)`` reaches the floor keeps all its
+    eigenvalues. Returns the mask of matrices inverted; the others are left
+    to the eigen-decomposition.
     """
     diag = covs.diagonal(axis1=1, axis2=2)
     lo = np.maximum(ridge * diag.sum(axis=1) / covs.shape[1], floor)
@@ -255,17 +264,47 @@ def _invert_healthy(covs, ridge, floor, out) -> np.ndarray:
     # Cholesky raises for the whole batch) sends only its chunk the slow way.
     for start in range(0, len(candidates), _CHOLESKY_CHUNK):
         idx = candidates[start : start + _CHOLESKY_CHUNK]
+        # A slice when the chunk is contiguous (the common case) avoids copies.
+        rows = slice(idx[0], idx[-1] + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
         try:
-            np.linalg.cholesky(covs[idx])
+            chol = np.linalg.cholesky(covs[rows])
         except np.linalg.LinAlgError:
             healthy[idx] = False
             continue
-        inv = np.linalg.inv(covs[idx])
-        inv = 0.5 * (inv + inv.swapaxes(1, 2))
+        inv = _inverse_from_cholesky(chol)
         safe = 1.0 / np.trace(inv, axis1=1, axis2=2) >= lo[idx]
-        out[idx[safe]] = inv[safe]
-        healthy[idx[~safe]] = False
+        if np.all(safe):
+            out[rows] = inv
+        else:
+            out[idx[safe]] = inv[safe]
+            healthy[idx[~safe]] = False
     return healthy
+
+
+def _inverse_from_cholesky(chol: np.ndarray) -> np.ndarray:
+    """``S^-1 = L^-T L^-1`` for a stack of lower Cholesky factors ``L`` of ``S``, symmetric.
+
+    What LAPACK's ``potri`` does, vectorised over the stack: ``L^-1`` by
+    forward substitution, one row at a time for all matrices at once, with
+    the stack on the last (contiguous) axis so that each step is a few
+    long vector operations. For d = 13 this is several times faster than
+    ``np.linalg.inv``, which runs an LU solve per matrix, and is at least as
+    accurate for positive-definite matrices.
+    """
+    n, d, _ = chol.shape
+    lower = np.ascontiguousarray(chol.transpose(1, 2, 0))  # (d, d, n)
+    inv_diag = 1.0 / lower[np.arange(d), np.arange(d)]  # (d, n)
+    x = np.zeros_like(lower)  # rows of L^-1
+    for i in range(d):
+        row = x[i]
+        if i:
+            np.einsum("jn,jkn->kn", lower[i, :i], x[:i], out=row)
+            np.negative(row, out=row)
+        row[i] += 1.0
+        row *= inv_diag[i]
+    x = np.ascontiguousarray(x.transpose(2, 0, 1))  # (n, d, d), for a fast matmul
+    inv = x.swapaxes(1, 2) @ x
+    return 0.5 * (inv + inv.swapaxes(1, 2))
 
 
 def _clip_eigenvalues(covs, ridge, floor):
@@ -327,11 +366,12 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
     # equal to the full Frobenius product of two symmetric matrices.
     weight = np.where(iu[0] == iu[1], 1.0, 2.0)
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, with the cause
-        second = covs + means[:, :, None] * means[:, None, :]
+        second = covs[:, iu[0], iu[1]] + means[:, iu[0]] * means[:, iu[1]]
+        second *= weight
         precision_means = np.einsum("nij,nj->ni", precisions, means)
         terms = GaussianTerms(
             means=means,
-            second_moments=second[:, iu[0], iu[1]] * weight,
+            second_moments=second,
             precisions=precisions[:, iu[0], iu[1]],
             precision_means=precision_means,
             mahalanobis=np.einsum("ni,ni->n", means, precision_means),
@@ -350,11 +390,37 @@ def _check_same_dim(a: GaussianTerms, b: GaussianTerms):
         raise ValueError(f"Gaussians of dimension {a.dim} and {b.dim} cannot be compared")
 
 
-def _divergence_block(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Symmetric KL of every left row against every right row, shape (m, r), >= 0."""
+def _row_norms(operand: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row of an operand, for :func:`_divergence_block`."""
+    return np.sqrt(np.einsum("ij,ij->i", operand, operand))
+
+
+def _divergence_block(left, right, left_norms=None, right_norms=None) -> np.ndarray:
+    """Symmetric KL of every left row against every right row, shape (m, r), >= 0.
+
+    Each divergence is a dot product of width ``w`` whose rounding error is
+    at most about ``w * eps * |left row| * |right row|`` (Cauchy-Schwarz on
+    the standard bound). Values within that bound of zero, negatives
+    included, are indistinguishable from zero and returned as exactly 0,
+    so identical Gaussians are at divergence 0 and tie with each other. On
+    MFCC Gaussians the bound is 1e-9 to 1e-7 nats, against 5 nats and more
+    between distinct tracks.
+    """
+    if left_norms is None:
+        left_norms = _row_norms(left)
+    if right_norms is None:
+        right_norms = _row_norms(right)
     out = left @ right.T
-    # Rounding can leave tiny negatives for (nearly) identical Gaussians.
     np.maximum(out, 0.0, out=out)
+    if out.size == 0:
+        return out
+    bound = left.shape[1] * np.finfo(np.float64).eps * left_norms
+    # Only rows with some value that small need the elementwise test: rare.
+    near = np.flatnonzero(out.min(axis=1) <= bound * right_norms.max())
+    if len(near):
+        sub = out[near]
+        sub[sub <= bound[near, None] * right_norms] = 0.0
+        out[near] = sub
     return out
 
 
@@ -443,9 +509,23 @@ def _sort_lex(dist: np.ndarray, ind: np.ndarray, k: int) -> tuple[np.ndarray, np
 def _smallest(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` smallest of each row of ``block`` by (distance, column + offset).
 
+    Rows come out sorted that way, nearest first, so the result does not
+    depend on the tiling. Small ``k`` uses repeated ``argmin``, which is
+    several times cheaper than one ``argpartition`` for ``k`` up to
+    ``_ARGMIN_MAX_K``.
+    """
+    found = _smallest_by_argmin(block, k) if k <= _ARGMIN_MAX_K else None
+    if found is None:
+        found = _smallest_by_partition(block, k)
+    return found[0], found[1] + offset
+
+
+def _smallest_by_partition(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(distances, columns)`` of the ``k`` smallest per row, by ``argpartition``.
+
     ``np.argpartition`` picks an arbitrary member of a tie at the k-th
     value; the few rows with such a tie are redone so that the lowest
-    indices win, which makes the result independent of the tiling.
+    columns win.
     """
     m, r = block.shape
     if k < r:
@@ -460,7 +540,33 @@ def _smallest(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.nd
         keep = cand[np.argsort(block[row, cand], kind="stable")[:k]]
         part[row] = keep
         dist[row] = block[row, keep]
-    return _sort_lex(dist, part + offset, k)
+    return _sort_lex(dist, part, k)
+
+
+def _smallest_by_argmin(block: np.ndarray, k: int):
+    """``(distances, columns)`` of the ``k`` smallest per row, or None.
+
+    Each pass takes every row's ``argmin`` and masks it with ``inf``.
+    ``argmin`` returns the first of equal values, so ties go to the lowest
+    column and rows come out sorted. A row whose finite values run out would
+    pick a masked entry again; then None is returned, and the caller uses
+    :func:`_smallest_by_partition`. ``block`` is restored before returning.
+    """
+    m = block.shape[0]
+    rows = np.arange(m)
+    dist = np.empty((m, k))
+    cols = np.empty((m, k), dtype=np.intp)
+    for j in range(k):
+        pick = block.argmin(axis=1)
+        cols[:, j] = pick
+        dist[:, j] = block[rows, pick]
+        block[rows, pick] = np.inf
+    # In reverse: a masked entry picked again must get back its first value.
+    for j in reversed(range(k)):
+        block[rows, cols[:, j]] = dist[:, j]
+    if not np.all(np.isfinite(dist)):
+        return None
+    return dist, cols
 
 
 def _check_pairing(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size, exclude_self) -> int:
@@ -483,13 +589,15 @@ def _tiles(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size: int
     starts at 0 again).
     """
     right = ref_terms.right_operand()
+    right_norms = _row_norms(right)
     nq, nr = query_terms.n, ref_terms.n
     for r0 in range(0, nq, block_size):
         rows = slice(r0, min(r0 + block_size, nq))
         left = query_terms.left_operand(rows)
+        left_norms = _row_norms(left)
         for c0 in range(0, nr, block_size):
             cols = slice(c0, min(c0 + block_size, nr))
-            yield rows, cols, _divergence_block(left, right[cols])
+            yield rows, cols, _divergence_block(left, right[cols], left_norms, right_norms[cols])
 
 
 def _self_pairs(rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:

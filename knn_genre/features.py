@@ -323,8 +323,10 @@ def unpack(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if X.ndim != 2:
         raise ValueError(f"packed Gaussians must be a 2-d array, got shape {X.shape}")
     d = dim_from_width(X.shape[1])
+    # Column of X that holds each entry of a d x d covariance: one gather
+    # fills both triangles.
     iu = np.triu_indices(d)
-    covs = np.zeros((X.shape[0], d, d))
-    covs[:, iu[0], iu[1]] = X[:, d:]
-    covs[:, iu[1], iu[0]] = X[:, d:]
+    column = np.empty((d, d), dtype=np.intp)
+    column[iu] = column.T[iu] = d + np.arange(len(iu[0]))
+    covs = np.take(X, column.ravel(), axis=1).reshape(X.shape[0], d, d)
     return X[:, :d].copy(), covs

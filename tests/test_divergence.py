@@ -273,6 +273,22 @@ def test_exclude_self(query_and_reference, block_size):
     np.testing.assert_allclose(got_d, want_d, rtol=1e-12)
 
 
+def test_identical_gaussians_are_at_exactly_zero():
+    # The expanded form leaves rounding residue (~1e-13) for identical
+    # Gaussians; it must come out as 0, while distinct tracks stay apart.
+    rng = np.random.default_rng(12)
+    means, covs = random_gaussians(rng, 40, 13, offset=-20.0)
+    full = pairwise_symmetric_kl(means, covs, means, covs)
+    assert np.all(np.diagonal(full) == 0.0)
+    assert np.all(full[~np.eye(40, dtype=bool)] > 1.0)
+    twice = np.concatenate([means, means]), np.concatenate([covs, covs])
+    terms = gaussian_terms(*twice)
+    dist, ind = kneighbors_symmetric_kl(terms, terms, 2)
+    assert np.all(dist == 0.0)
+    # Each track and its copy, lowest index first.
+    assert ind.tolist() == [[i % 40, i % 40 + 40] for i in range(80)]
+
+
 def test_exclude_self_keeps_identical_duplicates():
     means = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0]])
     terms = gaussian_terms(means, np.tile(np.eye(2), (3, 1, 1)))
@@ -315,6 +331,37 @@ def test_ties_do_not_depend_on_tiling(seed, n, k, block_size, exclude_self):
     want_d, want_i = brute_kneighbors(full, k)
     got_d, got_i = kneighbors_symmetric_kl(terms, terms, k, block_size=block_size, exclude_self=exclude_self)
     np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_d, want_d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(1, 6),
+    r=st.integers(1, 25),
+    k=st.integers(1, 25),
+    n_inf=st.integers(0, 30),
+)
+def test_argmin_and_partition_selections_agree(seed, m, r, k, n_inf):
+    # Small integers give many ties; infs (excluded self pairs) can outnumber
+    # the finite values of a row, where repeated argmin must hand over.
+    rng = np.random.default_rng(seed)
+    k = min(k, r)
+    block = rng.integers(0, 4, (m, r)).astype(float)
+    block[rng.integers(0, m, n_inf), rng.integers(0, r, n_inf)] = np.inf
+    before = block.copy()
+    want_d, want_i = divergence._smallest_by_partition(block.copy(), k)
+    found = divergence._smallest_by_argmin(block, k)
+    np.testing.assert_array_equal(block, before)
+    finite_per_row = np.isfinite(before).sum(axis=1)
+    if np.all(finite_per_row >= k):
+        got_d, got_i = found
+        np.testing.assert_array_equal(got_i, want_i)
+        np.testing.assert_array_equal(got_d, want_d)
+    else:
+        assert found is None
+    got_d, got_i = divergence._smallest(block, k, offset=100)
+    np.testing.assert_array_equal(got_i, want_i + 100)
     np.testing.assert_array_equal(got_d, want_d)
 
 
