@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import legacy, store
-from .builder import build_featureset, keep_freed_memory
+from .builder import build_featureset
+from .workers import keep_freed_memory
 from .cli import non_negative_float, EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
 from .dataset import discover
 from .errors import BuildError, KnnGenreError
@@ -378,7 +379,7 @@ def _summary(fs, report, output, fmt="npz") -> str:
         f"wrote {output}: {rows}, {len(fs.genres)} genres ({', '.join(fs.genres)})",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
         f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
-        f"{report.seconds:.1f} s",
+        f"{report.seconds:.2f} s",
     ]
     if fmt == "legacy":
         lines.append(_label_indices(fs))

@@ -1,8 +1,8 @@
 """Turning a folder of tracks into a :class:`~knn_genre.store.FeatureSet`.
 
-Tracks are analysed independently, in parallel with joblib; results are
-collected in path order, so the output is the same whatever the number of
-jobs. Unchanged tracks (same relative path, genre, size and modification
+Tracks are analysed independently, in worker processes (see
+:mod:`knn_genre.workers`); results are assembled in path order, so the
+output is the same whatever the number of jobs. Unchanged tracks (same relative path, genre, size and modification
 time, same MFCC parameters) are copied from earlier feature files instead of
 being analysed again.
 
@@ -14,34 +14,23 @@ the next run reuses the checkpoint like any earlier feature file.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
-from python_speech_features.sigproc import round_half_up
-from threadpoolctl import threadpool_limits
 
 from .audio import decode_wav, resample
 from .dataset import Discovery, Track
 from .errors import BuildError, FeatureError, KnnGenreError
-from .features import MFCCParams, gaussian, mfcc_frames, track_gaussian
+from .features import MFCCParams, track_gaussian
 from .store import FeatureSet
 from .windows import window_spans
+from .workers import run_tasks
 
 __all__ = ["BuildReport", "analyse_track", "analyse_segments", "check_variation", "build_featureset", "reusable"]
-
-# MFCC frames computed at once: bounds a worker's memory on long files
-# (about 40 s of audio, some tens of MB, per block) whatever the duration.
-_FRAMES_PER_BLOCK = 4096
 
 
 @dataclass
@@ -150,7 +139,7 @@ def analyse_segments(path: str | os.PathLike, params: MFCCParams = MFCCParams(),
             else:
                 size = max(1, int(round(segment_seconds * sr)))
                 spans = window_spans(len(signal), size, size)
-            pairs = [_track_gaussian(signal[a:b], params, path) for a, b in spans]
+            pairs = [track_gaussian(signal[a:b], params, path=path) for a, b in spans]
     except MemoryError:
         raise FeatureError(path, f"too large to analyse in memory ({len(signal) / rate:.0f} s of audio)") from None
     means = np.stack([m for m, _ in pairs])
@@ -158,99 +147,18 @@ def analyse_segments(path: str | os.PathLike, params: MFCCParams = MFCCParams(),
     return means, covs, np.array(spans, dtype=np.float64) / sr
 
 
-def _track_gaussian(signal: np.ndarray, params: MFCCParams, path: str):
-    """:func:`~knn_genre.features.track_gaussian`, with the frames of long signals computed in blocks.
-
-    Pre-emphasis is applied once to the whole signal, then each block of
-    frames is analysed with pre-emphasis off, so the frames are those of a
-    single call.
-    """
-    step = int(round_half_up(params.winstep * params.sample_rate))  # as python_speech_features frames
-    block_samples = (_FRAMES_PER_BLOCK - 1) * step + params.frame_length
-    if step < 1 or len(signal) <= 2 * block_samples:
-        return track_gaussian(signal, params, path=path)
-    emphasised = np.append(signal[0], signal[1:] - params.preemph * signal[:-1])
-    plain = replace(params, preemph=0.0)
-    blocks = []
-    start = 0
-    while True:
-        rest = emphasised[start:]
-        if len(rest) <= block_samples + _FRAMES_PER_BLOCK * step:
-            blocks.append(mfcc_frames(rest, plain))  # the last block pads as one call would
-            break
-        blocks.append(mfcc_frames(rest[:block_samples], plain))
-        start += _FRAMES_PER_BLOCK * step
-    mean, cov = gaussian(np.concatenate(blocks))
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
-        raise FeatureError(path, "MFCCs are not finite")
-    return mean, cov
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_worker_ready = False
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc (Linux) to keep freed blocks of up to 32 MiB for reuse.
-
-    Analysing a track allocates and frees some tens of MB of temporaries
-    (frames, spectra). By default glibc maps and unmaps each of them, and
-    the page faults of touching fresh pages cost as much as the MFCCs
-    themselves: on 104 GTZAN clips, 416,000 faults and 1.5 s of system time,
-    against 3,600 faults and 0.2 s with freed memory kept. The price is that
-    the process keeps up to about one track's temporaries mapped until it
-    exits. A no-op elsewhere.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: serve blocks up to 32 MiB from the heap
-        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: keep up to 128 MiB of freed heap
-    except (OSError, AttributeError):
-        pass
-
-
-def _prepare_worker(parent_pid: int) -> None:
-    """In a worker process: leave Ctrl-C to the build, and die with it (Linux).
-
-    The build process handles SIGINT and stops its workers; a worker that
-    also raised KeyboardInterrupt would print a traceback. Without the
-    parent-death signal, idle joblib workers outlive a build killed by
-    SIGKILL for minutes, holding memory and the terminal's output pipes open.
-    """
-    global _worker_ready
-    if _worker_ready or os.getpid() == parent_pid:
-        return
-    _worker_ready = True
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    keep_freed_memory()
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the build died before the request took effect
-        os._exit(1)
-
-
-def _analyse_safely(path: str, params: MFCCParams, parent_pid: int | None = None, segment_seconds: float | None = None):
+def _analyse_safely(path: str, params: MFCCParams, segment_seconds: float | None = None):
     """Worker: ``("ok", means, covs, spans)`` or ``("skip", reason)``; never raises.
 
     One broken file must not stop the others, so even unexpected errors
     become a (one-line) reason that names their type.
     """
-    if parent_pid is not None:
-        _prepare_worker(parent_pid)
     try:
-        # One BLAS thread everywhere: multi-threaded reductions round
-        # differently, and the output must not depend on --jobs.
-        with threadpool_limits(limits=1, user_api="blas"):
-            return ("ok", *analyse_segments(path, params, segment_seconds))
+        return ("ok", *analyse_segments(path, params, segment_seconds))
     except KnnGenreError as exc:
         return ("skip", _one_line(getattr(exc, "reason", exc)))
     except Exception as exc:  # noqa: BLE001 - reported per file, see docstring
@@ -319,8 +227,8 @@ def build_featureset(
     on_progress : callable(done, total), optional
     checkpoint : callable(FeatureSet), optional
         Called with the tracks finished so far, at most every
-        ``checkpoint_interval`` seconds (stretched to ten times the last
-        call's duration, so saving never dominates) and when the build is
+        ``checkpoint_interval`` seconds (if positive, stretched to ten
+        times the last call's duration, so saving never dominates) and when the build is
         interrupted by an exception (``KeyboardInterrupt``, ...), which is
         then re-raised. It should save atomically and not raise.
     checkpoint_interval : float, default=10.0
@@ -368,33 +276,29 @@ def build_featureset(
         on_progress(len(results), total)
     saver = _Checkpointer(checkpoint, checkpoint_interval)
     if todo:
-        jobs = None
+        jobs = run_tasks(_analyse_safely, [(str(root / tracks[i].path), params, segment_seconds) for i in todo], n_jobs)
         try:
-            with _sigint_blocked_while_starting_workers(n_jobs):
-                jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(
-                    delayed(_analyse_safely)(str(root / tracks[i].path), params, os.getpid(), segment_seconds) for i in todo
-                )
-            for i, outcome in zip(todo, jobs):
-                results[i] = outcome
+            for j, outcome in jobs:
+                results[todo[j]] = outcome
                 saver.dirty = True
                 if on_progress:
                     on_progress(len(results), total)
                 saver.maybe_save(assemble)
         except Exception as exc:
-            # Workers never raise (see _analyse_safely): this is the pool
+            # Tasks never raise (see _analyse_safely): this is the pool
             # itself failing, e.g. a worker killed for lack of memory.
-            _close_quietly(jobs)
+            jobs.close()
             saver.save(assemble)
             cause = f"{type(exc).__name__}: {_one_line(str(exc))[:200]}"
-            if jobs is None:
-                raise BuildError(f"cannot start the worker processes ({cause}); try --jobs 1") from None
+            if len(results) == report.reused:
+                raise BuildError(f"the worker processes failed before finishing any track ({cause}); try --jobs 1") from None
             pending = next((tracks[i].path for i in todo if i not in results), "the last track")
             raise BuildError(
                 f"the analysis stopped while {pending} or a track after it was being analysed "
                 f"({cause}); a worker process may have run out of memory"
             ) from None
         except BaseException:
-            _close_quietly(jobs)  # stops the workers before the last save
+            jobs.close()  # stops handing out tasks before the last save
             saver.save(assemble)
             raise
     report.analysed = len(todo)
@@ -402,25 +306,6 @@ def build_featureset(
     fs, report.skipped = assemble()
     report.seconds = time.perf_counter() - start
     return fs, report
-
-
-@contextmanager
-def _sigint_blocked_while_starting_workers(n_jobs: int):
-    """Block SIGINT while the worker pool starts (the call dispatches the first tasks).
-
-    Worker processes inherit the signal mask, so a Ctrl-C sent to the whole
-    process group reaches only the build, which stops its workers, instead
-    of printing a traceback from each of them. A SIGINT that arrives
-    meanwhile is delivered as soon as the mask is restored.
-    """
-    if not hasattr(signal, "pthread_sigmask") or effective_n_jobs(n_jobs) == 1:
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class _Checkpointer:
@@ -445,17 +330,10 @@ class _Checkpointer:
             self.checkpoint(fs)
         self.dirty = False
         self.last = time.monotonic()
-        # A big collection takes a while to save: keep saving under ~10% of the time.
-        self.interval = max(self.base_interval, 10 * (self.last - began))
-
-
-def _close_quietly(jobs) -> None:
-    """Abort a joblib generator (if started); its 'tasks cancelled' warning is expected here."""
-    if jobs is None:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        jobs.close()
+        # A big collection takes a while to save: keep saving under ~10% of
+        # the time, unless asked to save after every track (interval 0).
+        if self.base_interval > 0:
+            self.interval = max(self.base_interval, 10 * (self.last - began))
 
 
 def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=(), segment_seconds=None):

@@ -93,6 +93,23 @@ def test_pack_unpack_round_trip(d):
     np.testing.assert_array_equal(X[0, d:], covs[0][iu])
 
 
+@pytest.mark.parametrize("block_frames, block_samples", [(1, 7), (7, 1000), (512, 1 << 20)])
+def test_mfcc_frames_in_blocks_equal_python_speech_features_to_rounding(monkeypatch, block_frames, block_samples):
+    # Blocks of frames and of pre-emphasis, with edges everywhere, change only
+    # the last bits (BLAS rounds a block of rows of the filter-bank product
+    # according to its size).
+    import python_speech_features as psf
+
+    from knn_genre import features
+
+    monkeypatch.setattr(features, "_BLOCK_FRAMES", block_frames)
+    monkeypatch.setattr(features, "_BLOCK_SAMPLES", block_samples)
+    x = np.random.default_rng(5).uniform(-1, 1, 50_000)
+    x[20_000:25_000] = 0.0
+    expected = psf.mfcc(x, 22050, winlen=0.020, winstep=0.010, numcep=13, nfilt=26, nfft=512, appendEnergy=False)
+    np.testing.assert_allclose(mfcc_frames(x, MFCCParams()), expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
 def test_packed_width_of_13_is_104():
     assert packed_width(13) == 104
 
@@ -115,6 +132,7 @@ def test_params_with_auto_nfft_equal_the_resolved_size():
     [MFCCParams(), MFCCParams(sample_rate=16000, winlen=0.025, winstep=0.0123, numcep=20, nfilt=40), MFCCParams(preemph=0.0, ceplifter=0)],
 )
 def test_mfcc_frames_equal_python_speech_features_bit_for_bit(n, params):
+    # At most 512 frames each: one block, see the next test for more.
     import python_speech_features as psf
 
     x = np.random.default_rng(n).uniform(-1, 1, n)

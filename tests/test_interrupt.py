@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -61,34 +62,51 @@ def test_checkpoints_grow_and_an_interruption_saves_the_finished_tracks(tmp_path
 def test_a_failing_worker_pool_is_a_build_error_after_saving(tmp_path, clip, monkeypatch):
     data = populate(tmp_path / "data", clip, GENRES[:1])
     found = discover(data)
+    real_run_tasks = builder.run_tasks
 
-    class BrokenPool:
-        def __init__(self, **kwargs):
-            pass
+    def pool_dying_after(n):
+        def run_tasks(function, tasks, n_jobs):
+            for done, result in enumerate(real_run_tasks(function, tasks, 1)):
+                if done == n:
+                    raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+                yield result
 
-        def __call__(self, tasks):
-            def results():
-                for n, task in enumerate(tasks):
-                    if n == 3:
-                        raise RuntimeError("A worker process terminated abruptly")
-                    function, args, kwargs = task
-                    yield function(*args, **kwargs)
+        return run_tasks
 
-            return results()
-
-    monkeypatch.setattr(builder, "Parallel", BrokenPool)
+    monkeypatch.setattr(builder, "run_tasks", pool_dying_after(3))
     saved = []
-    with pytest.raises(BuildError, match=r"a/a.03.wav or a track after it .*RuntimeError: A worker process terminated"):
+    with pytest.raises(BuildError, match=r"a/a.03.wav or a track after it .*BrokenProcessPool: A process in the"):
         build_featureset(data, found, n_jobs=2, checkpoint=saved.append, checkpoint_interval=60)
     assert len(saved[-1]) == 3
 
-    class UnstartablePool(BrokenPool):
-        def __call__(self, tasks):
-            raise BrokenPipeError(32, "Broken pipe")
-
-    monkeypatch.setattr(builder, "Parallel", UnstartablePool)
-    with pytest.raises(BuildError, match=r"cannot start the worker processes \(BrokenPipeError: .*try --jobs 1"):
+    monkeypatch.setattr(builder, "run_tasks", pool_dying_after(0))
+    with pytest.raises(BuildError, match=r"failed before finishing any track \(BrokenProcessPool: .*try --jobs 1"):
         build_featureset(data, found, n_jobs=2)
+
+
+def test_a_killed_worker_is_a_build_error_not_a_hang(tmp_path, clip, monkeypatch):
+    # A real worker process killed mid-run (as the kernel's OOM killer would).
+    data = populate(tmp_path / "data", clip, GENRES[:1])
+    victim = tmp_path / "data" / "a" / "a.02.wav"
+    monkeypatch.setattr(builder, "_analyse_safely", _kill_self_on(str(victim)))
+    saved = []
+    with pytest.raises(BuildError, match=r"a worker process may have run out of memory|failed before finishing"):
+        build_featureset(data, discover(data), n_jobs=2, checkpoint=saved.append, checkpoint_interval=60)
+
+
+class _kill_self_on:
+    """A task function that SIGKILLs its own process on one path (picklable)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, path, params, segment_seconds=None):
+        if path == self.path:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _real_analyse_safely(path, params, segment_seconds)
+
+
+_real_analyse_safely = builder._analyse_safely
 
 
 def test_command_stopped_by_a_signal_keeps_work_and_previous_output(tmp_path, clip, monkeypatch, capsys):

@@ -1,0 +1,108 @@
+"""The worker pools behind build_features: results, BLAS threads, signals, failures."""
+
+import os
+import signal
+import sys
+import threading
+
+import pytest
+from joblib.externals.loky import get_reusable_executor
+from threadpoolctl import threadpool_info
+
+from knn_genre import workers
+from knn_genre.workers import run_tasks
+
+
+def square_and_pid(x):
+    return x * x, os.getpid()
+
+
+def blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def worker_state(_):
+    return blas_threads(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN, os.getpid()
+
+
+def fail_on_three(x):
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def only_the_main_thread():
+    """End the threads earlier pools left (loky keeps its executor's), so that fork is allowed again."""
+    get_reusable_executor().shutdown(wait=True)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(timeout=5)
+
+
+FORKS = sys.platform.startswith("linux")
+
+
+@pytest.fixture(params=["here", "fork", "joblib"])
+def pool(request, monkeypatch):
+    """``n_jobs`` that selects each pool; the joblib one is forced by refusing fork."""
+    if request.param == "fork":
+        if not FORKS:
+            pytest.skip("workers are forked on Linux only")
+        only_the_main_thread()
+        assert workers._can_fork()
+    if request.param == "joblib":
+        monkeypatch.setattr(workers, "_can_fork", lambda: False)
+    return 1 if request.param == "here" else 2
+
+
+def test_every_task_runs_once(pool):
+    results = dict(run_tasks(square_and_pid, [(x,) for x in range(23)], pool))
+    assert {i: r[0] for i, r in results.items()} == {x: x * x for x in range(23)}
+    pids = {pid for _, pid in results.values()}
+    if pool == 1:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_one_blas_thread_and_ctrl_c_left_to_the_caller(pool):
+    before = blas_threads()
+    for _, (threads, ignores_sigint, pid) in run_tasks(worker_state, [(x,) for x in range(6)], pool):
+        assert all(n == 1 for n in threads)
+        # Workers leave SIGINT to the calling process, which keeps its handler.
+        assert ignores_sigint == (pid != os.getpid())
+    assert blas_threads() == before  # the caller's limit is restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_exception_in_a_task_stops_the_run(pool):
+    with pytest.raises(ValueError, match="three"):
+        list(run_tasks(fail_on_three, [(x,) for x in range(8)], pool))
+
+
+def test_closing_early_returns_promptly_with_the_rest_undone(pool):
+    jobs = run_tasks(square_and_pid, [(x,) for x in range(200)], pool)
+    first = [next(jobs) for _ in range(3)]
+    jobs.close()
+    assert len({i for i, _ in first}) == 3
+
+
+def test_no_tasks_and_more_jobs_than_tasks():
+    assert list(run_tasks(square_and_pid, [], 2)) == []
+    (only,) = run_tasks(square_and_pid, [(4,)], -1)  # one task runs here, no pool
+    assert only == (0, (16, os.getpid()))
+
+
+@pytest.mark.skipif(not FORKS, reason="workers are forked on Linux only")
+def test_no_fork_while_other_threads_run():
+    only_the_main_thread()
+    assert workers._can_fork()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not workers._can_fork()
+    finally:
+        release.set()
+        other.join()
+    assert workers._can_fork()
