@@ -93,17 +93,27 @@ def test_pack_unpack_round_trip(d):
     np.testing.assert_array_equal(X[0, d:], covs[0][iu])
 
 
-@pytest.mark.parametrize("block_frames, block_samples", [(1, 7), (7, 1000), (512, 1 << 20)])
-def test_mfcc_frames_in_blocks_equal_python_speech_features_to_rounding(monkeypatch, block_frames, block_samples):
-    # Blocks of frames and of pre-emphasis, with edges everywhere, change only
-    # the last bits (BLAS rounds a block of rows of the filter-bank product
-    # according to its size).
+def test_any_stretch_of_the_preemphasis_is_psf_bit_for_bit():
+    import python_speech_features as psf
+
+    from knn_genre.features import _preemphasised
+
+    x = np.random.default_rng(9).uniform(-1, 1, 1000)
+    whole = np.concatenate([psf.sigproc.preemphasis(x, 0.97), np.zeros(100)])
+    for start, length in [(0, 1), (0, 1000), (1, 5), (500, 441), (990, 50), (1000, 20), (1050, 10)]:
+        np.testing.assert_array_equal(_preemphasised(x, start, length, 0.97), whole[start : start + length])
+
+
+@pytest.mark.parametrize("block_frames", [1, 7, 512])
+def test_mfcc_frames_in_blocks_equal_python_speech_features_to_rounding(monkeypatch, block_frames):
+    # Blocks of frames, each pre-emphasised on its own, change only the last
+    # bits (BLAS rounds a block of rows of the filter-bank product according
+    # to its size).
     import python_speech_features as psf
 
     from knn_genre import features
 
     monkeypatch.setattr(features, "_BLOCK_FRAMES", block_frames)
-    monkeypatch.setattr(features, "_BLOCK_SAMPLES", block_samples)
     x = np.random.default_rng(5).uniform(-1, 1, 50_000)
     x[20_000:25_000] = 0.0
     expected = psf.mfcc(x, 22050, winlen=0.020, winstep=0.010, numcep=13, nfilt=26, nfft=512, appendEnergy=False)
