@@ -2,9 +2,9 @@
 
 Tracks are analysed independently, in worker processes (see
 :mod:`knn_genre.workers`); results are assembled in path order, so the
-output is the same whatever the number of jobs. Unchanged tracks (same relative path, genre, size and modification
-time, same MFCC parameters) are copied from earlier feature files instead of
-being analysed again.
+output is the same whatever the number of jobs. Unchanged tracks (same
+relative path, genre, size and modification time, same MFCC parameters) are
+copied from earlier feature files instead of being analysed again.
 
 A long build saves its finished tracks now and then through a ``checkpoint``
 callback (an atomic write of a partial feature file), and once more when it
