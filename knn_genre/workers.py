@@ -4,11 +4,12 @@
 them:
 
 - one job: this process, no pool;
-- Linux: a :class:`concurrent.futures.ProcessPoolExecutor` whose workers are
-  *forked*. They start in milliseconds with numpy, scipy and this package
-  already imported, where a freshly spawned worker takes about 0.5 s to
-  import them: as long as analysing 40 clips, which would eat the gain of a
-  second core on collections of a few hundred clips;
+- Linux: the calling process and ``n_jobs - 1`` workers of a
+  :class:`concurrent.futures.ProcessPoolExecutor`, *forked*. They start in
+  milliseconds with numpy, scipy and this package already imported, where
+  a freshly spawned worker takes about 0.5 s to import them: as long as
+  analysing 40 clips, which would eat the gain of a second core on
+  collections of a few hundred clips;
 - elsewhere (macOS, Windows), and when the calling process runs other Python
   threads (which a fork could catch holding a lock): joblib's loky workers.
 
@@ -24,22 +25,19 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 
 __all__ = ["keep_freed_memory", "run_tasks"]
-
-# Tasks queued per worker: enough that a worker never waits for the next
-# one, few enough that stopping early abandons little work.
-_QUEUED_PER_WORKER = 4
 
 _worker_ready = False  # per process: set once a worker has been prepared
 
@@ -78,6 +76,9 @@ def _prepare_worker(parent_pid: int) -> None:
         return
     _worker_ready = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stop in ("SIGTERM", "SIGHUP"):  # a forked worker inherits the caller's handlers
+        if hasattr(signal, stop):
+            signal.signal(getattr(signal, stop), signal.SIG_DFL)
     keep_freed_memory()
     threadpool_limits(limits=1, user_api="blas")  # for the life of the worker
     if not sys.platform.startswith("linux"):
@@ -151,8 +152,8 @@ def run_tasks(function: Callable, tasks: Sequence[tuple], n_jobs: int = -1) -> I
         If a worker process dies.
 
     Closing the generator (``close()``, or leaving a ``for`` loop by an
-    exception) cancels the tasks not started; tasks running in workers
-    finish in the background.
+    exception) drops the tasks not started; forked workers are stopped at
+    once, joblib's finish their current task in the background.
     """
     n = min(effective_n_jobs(n_jobs), len(tasks))
     if n <= 1:
@@ -169,39 +170,85 @@ def _run_here(function, tasks):
             yield i, function(*task)
 
 
+# Tasks handed to each worker ahead: one running and one waiting, so that it
+# never waits for the next, and the last ones end close together.
+_AHEAD_PER_WORKER = 2
+
+
 def _run_forked(function, tasks, n):
-    context = multiprocessing.get_context("fork")
-    waiting = iter(range(len(tasks)))
-    running = {}
+    """``n - 1`` forked workers take tasks from the front, this process takes them from the back.
 
-    def refill():
-        for i in waiting:
-            running[pool.submit(function, *tasks[i])] = i
-            if len(running) >= _QUEUED_PER_WORKER * n:
+    This process works too rather than wait: it starts at once, while the
+    workers are being forked, and a task it takes is one fewer to send
+    across. Each worker has ``_AHEAD_PER_WORKER`` tasks handed to it at any
+    time (the next one is handed over as one ends, by the pool's thread),
+    so the two ends meet with little left to wait for.
+    """
+    lock = threading.Lock()
+    ends = [0, len(tasks) - 1]  # next task for the workers, next for this process
+    finished = queue.SimpleQueue()  # futures, put by the pool's thread as they end
+    index = {}
+
+    def hand_over(_=None):
+        with lock:
+            if ends[0] > ends[1]:
                 return
+            i = ends[0]
+            ends[0] += 1
+        try:
+            future = pool.submit(function, *tasks[i])
+        except Exception as exc:  # noqa: BLE001 - the pool broke or closed: the loop below raises it
+            finished.put(exc)
+            return
+        index[future] = i
+        future.add_done_callback(finished.put)
+        future.add_done_callback(hand_over)
 
+    context = multiprocessing.get_context("fork")
     with _sigint_blocked(), warnings.catch_warnings():
         # Python 3.12+ warns about forking with any thread alive, native BLAS
         # threads included; see _can_fork for why this fork is safe.
         warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning)
-        pool = ProcessPoolExecutor(n, mp_context=context, initializer=_prepare_worker, initargs=(os.getpid(),))
-        try:
-            refill()  # with fork, all the workers start at the first submit
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        others = set(multiprocessing.active_children())
+        pool = ProcessPoolExecutor(n - 1, mp_context=context, initializer=_prepare_worker, initargs=(os.getpid(),))
+        for _ in range(_AHEAD_PER_WORKER * (n - 1)):
+            hand_over()  # the first submit forks the workers
+        workers = set(multiprocessing.active_children()) - others
+
+    def collected(item):
+        if isinstance(item, Exception):
+            raise item
+        return index[item], item.result()
+
+    remaining = len(tasks)
     try:
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                i = running.pop(future)
-                result = future.result()
-                refill()  # before yielding: the workers stay busy meanwhile
-                yield i, result
+        with threadpool_limits(limits=1, user_api="blas"):
+            while remaining:
+                while not finished.empty():
+                    remaining -= 1
+                    yield collected(finished.get())
+                with lock:
+                    mine = None
+                    if ends[1] >= ends[0]:
+                        mine = ends[1]
+                        ends[1] -= 1
+                if mine is not None:
+                    remaining -= 1
+                    yield mine, function(*tasks[mine])
+                elif remaining:
+                    remaining -= 1
+                    yield collected(finished.get())  # wait for a worker
     finally:
-        # Leaving early (an interrupt, a dead worker): drop what has not
-        # started and do not wait for what has.
-        pool.shutdown(wait=not running, cancel_futures=True)
+        with lock:
+            ends[0] = ends[1] + 1  # hand nothing more over
+        if remaining:
+            # Leaving early (an interrupt, a dead worker, an error): stop the
+            # workers' tasks now rather than wait for them; they only compute.
+            for worker in workers:
+                worker.kill()
+        # Waiting for the pool's thread to end keeps its exit tidy (Python
+        # 3.11 can print a traceback at exit if it is still running).
+        pool.shutdown(wait=True)
 
 
 def _run_joblib(function, tasks, n):

@@ -87,7 +87,8 @@ def test_a_failing_worker_pool_is_a_build_error_after_saving(tmp_path, clip, mon
 def test_a_killed_worker_is_a_build_error_not_a_hang(tmp_path, clip, monkeypatch):
     # A real worker process killed mid-run (as the kernel's OOM killer would).
     data = populate(tmp_path / "data", clip, GENRES[:1])
-    victim = tmp_path / "data" / "a" / "a.02.wav"
+    # The first track: a worker always takes it (this process works from the back).
+    victim = tmp_path / "data" / "a" / "a.00.wav"
     monkeypatch.setattr(builder, "_analyse_safely", _kill_self_on(str(victim)))
     saved = []
     with pytest.raises(BuildError, match=r"a worker process may have run out of memory|failed before finishing"):
@@ -95,13 +96,14 @@ def test_a_killed_worker_is_a_build_error_not_a_hang(tmp_path, clip, monkeypatch
 
 
 class _kill_self_on:
-    """A task function that SIGKILLs its own process on one path (picklable)."""
+    """A task function that SIGKILLs its worker process on one path (picklable)."""
 
     def __init__(self, path):
         self.path = path
+        self.caller = os.getpid()
 
     def __call__(self, path, params, segment_seconds=None):
-        if path == self.path:
+        if path == self.path and os.getpid() != self.caller:
             os.kill(os.getpid(), signal.SIGKILL)
         return _real_analyse_safely(path, params, segment_seconds)
 

@@ -1,9 +1,11 @@
 """The worker pools behind build_features: results, BLAS threads, signals, failures."""
 
+import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
 
 import pytest
 from joblib.externals.loky import get_reusable_executor
@@ -61,8 +63,8 @@ def test_every_task_runs_once(pool):
     pids = {pid for _, pid in results.values()}
     if pool == 1:
         assert pids == {os.getpid()}
-    else:
-        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    else:  # two processes: this one and a worker (fork), or two workers (joblib)
+        assert 1 <= len(pids) <= 2
 
 
 def test_one_blas_thread_and_ctrl_c_left_to_the_caller(pool):
@@ -85,6 +87,31 @@ def test_closing_early_returns_promptly_with_the_rest_undone(pool):
     first = [next(jobs) for _ in range(3)]
     jobs.close()
     assert len({i for i, _ in first}) == 3
+
+
+def slow_pid(_):
+    time.sleep(0.02)
+    return os.getpid()
+
+
+@pytest.mark.skipif(not FORKS, reason="workers are forked on Linux only")
+def test_this_process_and_a_forked_worker_share_the_work():
+    only_the_main_thread()
+    results = dict(run_tasks(slow_pid, [(x,) for x in range(10)], 2))
+    assert sorted(results) == list(range(10))
+    here = sorted(i for i, pid in results.items() if pid == os.getpid())
+    # The worker works from the front, this process from the back.
+    assert 0 < len(here) < 10 and here == list(range(10 - len(here), 10))
+
+
+@pytest.mark.skipif(not FORKS, reason="workers are forked on Linux only")
+def test_leaving_early_stops_the_forked_workers_at_once():
+    only_the_main_thread()
+    jobs = run_tasks(slow_pid, [(x,) for x in range(50)], 2)
+    next(jobs)
+    jobs.close()
+    assert multiprocessing.active_children() == []
+    assert threading.active_count() == 1
 
 
 def test_no_tasks_and_more_jobs_than_tasks():
