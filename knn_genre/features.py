@@ -223,9 +223,10 @@ def _preemphasised(signal: np.ndarray, start: int, length: int, coeff: float) ->
     depends only on itself and the one before, so any stretch can be
     computed alone, with the same arithmetic.
     """
-    out = np.zeros(length)
-    stop = min(start + length, len(signal))
-    if start >= stop:
+    out = np.empty(length)
+    stop = max(min(start + length, len(signal)), start)
+    out[stop - start :] = 0.0  # past the end of the signal
+    if start == stop:
         return out
     if start == 0:
         out[0] = signal[0]
