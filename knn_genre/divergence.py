@@ -424,23 +424,26 @@ def _divergence_block(left, right, left_norms=None, right_norms=None) -> np.ndar
     return out
 
 
-def symmetric_kl_from_terms(terms_a: GaussianTerms, terms_b: GaussianTerms) -> np.ndarray:
-    """Full matrix of symmetric KL divergences from precomputed terms.
+def symmetric_kl_from_terms(terms_a: GaussianTerms, terms_b: GaussianTerms, rows: slice = slice(None)) -> np.ndarray:
+    """Matrix of symmetric KL divergences from precomputed terms.
 
     Parameters
     ----------
     terms_a, terms_b : GaussianTerms
         Sets of ``na`` and ``nb`` Gaussians of the same dimension, built with
         the same origin.
+    rows : slice, default=all
+        Only these Gaussians of ``terms_a``, to build a large matrix block
+        by block.
 
     Returns
     -------
-    ndarray of shape (na, nb)
+    ndarray of shape (na, nb), or (len(rows), nb)
         Divergences in nats, >= 0. Needs ``na * nb * 8`` bytes; use
         :func:`kneighbors_symmetric_kl` when only the nearest are wanted.
     """
     _check_same_dim(terms_a, terms_b)
-    return _divergence_block(terms_a.left_operand(), terms_b.right_operand())
+    return _divergence_block(terms_a.left_operand(rows), terms_b.right_operand())
 
 
 def pairwise_symmetric_kl(

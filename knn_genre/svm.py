@@ -476,10 +476,10 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     def _kernel_rows(self, X):
         """Kernel of query blocks against the training tracks, shape (m, n_train) each."""
         terms = self._terms(X)
-        right = self.reference_terms_.right_operand()
         for r0 in range(0, terms.n, self.block_size):
             rows = slice(r0, min(r0 + self.block_size, terms.n))
-            div = np.maximum(terms.left_operand(rows) @ right.T, 0.0)
+            # Computed as at fit: identical tracks are at exactly 0 here too.
+            div = symmetric_kl_from_terms(terms, self.reference_terms_, rows)
             kernel = np.exp(-self.gamma * div / self.scale_)
             yield kernel if self.projection_ is None else kernel @ self.projection_
 
