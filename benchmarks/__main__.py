@@ -8,8 +8,8 @@ Usage::
     python -m benchmarks --speed                           # also the speed benchmarks
 
 Every model runs on the same seeded outer folds (nested cross-validation for
-the grid-searched SVMs), through :func:`knn_genre.evaluation.evaluate_models`,
-exactly as ``python -m knn_genre.evaluate`` does. The table gives accuracy
+the grid-searched SVMs), through :func:`knn_genre.evaluation.scoring.evaluate_models`,
+with the registry's models, exactly as ``python -m knn_genre.evaluate`` does. The table gives accuracy
 as mean ± std over the outer folds, macro-F1 on the pooled out-of-fold
 predictions, fit and predict seconds per fold, and the difference to the
 better dummy baseline in accuracy points, paired fold by fold (mean ± std
@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from knn_genre.cli import add_progress_options, progress_enabled
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ACCURACY_MODELS = "knn,knn-mp,svm,klsvm,dummy"
@@ -57,13 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
     parser.add_argument("--speed", action="store_true", help="also run benchmarks/bench_knn.py and bench_features.py with their defaults (minutes)")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table (with --speed)")
+    add_progress_options(parser)
     return parser
 
 
 def demo_features(folder: Path, seed: int) -> Path:
     """Generate the demo collection (as ``make demo`` does) and build its feature file."""
     from knn_genre import build_features
-    from knn_genre.synth import write_collection
+    from knn_genre.audio.synth import write_collection
 
     clips = folder / "demo"
     write_collection(clips, n_per_genre=20, seconds=4.0, seed=seed)
@@ -85,24 +88,34 @@ def evaluate_argv(args, features: str | None) -> list[str]:
 def run_accuracy(args, features: str | None):
     """Evaluate as the evaluate command does: (protocol, results, header line, hubness or None)."""
     from knn_genre import evaluate
-    from knn_genre.evaluation import evaluate_models
+    from knn_genre.cli.progress import Progress
+    from knn_genre.evaluation.scoring import evaluate_models
 
     eargs = evaluate.build_parser().parse_args(evaluate_argv(args, features))
     table = eargs.features_csv is not None
     names = evaluate.parse_models(eargs.models, table=table)
     X, y, paths, groups, header = evaluate.load_data(eargs)
     splits, protocol = evaluate.make_splits(eargs, y, paths, groups)
-    models = evaluate.make_models(eargs.k, eargs.seed, names, table=table, n_jobs=args.jobs)
+    models = evaluate.make_models(names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs)
     recorder = evaluate.FoldRecorder()
-    results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder, groups=groups))
+    progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
+    try:
+        results = evaluate_models(
+            models, X, y, splits, groups=groups, on_fold=recorder,
+            on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
+        )
+    finally:
+        if progress:
+            progress.close()
+    results = recorder.attach(results)
     hubness = None if table else hubness_of(X, y, eargs.k)
     return protocol, results, header, hubness
 
 
 def hubness_of(X, y, k: int) -> dict:
     """Skewness of the k-occurrence on the whole collection, plain sKL and mutual proximity."""
-    from knn_genre.hubness import hubness_skewness
-    from knn_genre.knn import KLKNNClassifier
+    from knn_genre.classifiers.hubness import hubness_skewness
+    from knn_genre.classifiers.knn import KLKNNClassifier
 
     k = min(k, len(X) - 1)
     skewness = {"k": k}
@@ -144,7 +157,7 @@ def rows_of(results) -> list[dict]:
 
 
 def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> str:
-    from knn_genre.evaluation import _group_folds
+    from knn_genre.evaluation.report import group_folds
 
     best_dummy = max((r for r in results if r.name.startswith("dummy")), key=lambda r: r.accuracy_mean, default=None)
     lines = [f"## {title}", "", f"Protocol: {protocol.describe()}."]
@@ -163,7 +176,7 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
             f"| {row['fit_seconds']:.3f} | {row['predict_seconds']:.3f} | {margin} |"
         )
     if segments:
-        lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" count segments; track accuracy pools each test track's segments (mean probabilities, or votes)."]
+        lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" count segments; track accuracy decides each test track from its segments as predict decides a file."]
     lines.append("")
     if best_dummy is not None:
         lines.append(
@@ -172,7 +185,7 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
         )
     for r in results:
         if r.extra.get("chosen_params"):
-            chosen = "; ".join(f"{setting} ({which})" for setting, which in _group_folds(r.extra["chosen_params"]))
+            chosen = "; ".join(f"{setting} ({which})" for setting, which in group_folds(r.extra["chosen_params"]))
             lines.append(f"{r.name}, chosen by the inner search: {chosen}.")
         if r.extra.get("kernel_negative_mass"):
             mass = 100 * np.asarray(r.extra["kernel_negative_mass"])

@@ -32,7 +32,7 @@ def make_collection(dest: Path, data: Path | None, clips: int, seconds: float) -
     Returns the number of distinct source files.
     """
     if data is None:
-        from knn_genre.synth import GENRES, write_collection
+        from knn_genre.audio.synth import GENRES, write_collection
 
         data = dest.parent / "synthetic"
         write_collection(data, n_per_genre=-(-min(clips, 50) // len(GENRES)), seconds=seconds, seed=0)

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from knn_genre.features import pack
-from knn_genre.knn import KLKNNClassifier
+from knn_genre.features.gaussian import pack
+from knn_genre.classifiers.knn import KLKNNClassifier
 
 GENRES = 10
 
@@ -197,7 +197,7 @@ def compare_with_loop(args, rng, models, rows):
 def compare_on_features(args, rows):
     """Neighbours and predictions of both algorithms on a real feature file, seeded 66/34 split."""
     from knn_genre import store
-    from knn_genre.evaluation import random_split
+    from knn_genre.evaluation.splits import random_split
 
     fs = store.load(args.features)
     X, y = fs.to_xy()

@@ -28,10 +28,17 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from knn_genre.builder import analyse_track
-from knn_genre.model import train_model
-from knn_genre.prediction import predict_file
+from knn_genre.classifiers.model import train_on_featureset
+from knn_genre.classifiers.registry import model_names
+from knn_genre.features.analysis import analyse_file
+from knn_genre.features.families import GaussianFamily
+from knn_genre.pipeline.apply import predict_file
 from knn_genre.store import FeatureSet
+
+
+def analyse_track(path) -> tuple[np.ndarray, np.ndarray]:
+    analysis = analyse_file(path, GaussianFamily())
+    return analysis.arrays["means"][0], analysis.arrays["covs"][0]
 
 
 def make_song(clips: list[Path], dest: Path) -> float:
@@ -61,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="DATA_DIR/<genre>/*.wav (GTZAN layout)")
     parser.add_argument("--clips-per-song", type=int, default=4, help="clips joined into one song (default: %(default)s)")
-    parser.add_argument("--model", choices=("knn", "svm", "klsvm"), default="knn", help="model kind (default: %(default)s)")
+    parser.add_argument("--model", choices=model_names("gaussian"), default="knn", help="registry model (default: %(default)s)")
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args(argv)
 
@@ -92,14 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 labels=[genres[i] for i in train],
                 paths=[str(clips[i]) for i in train],
             )
-            model = train_model(fs, args.model, k=args.k)
+            model = train_on_featureset(fs, args.model, k=args.k)
             song = Path(tmp) / f"song{s}.wav"
             lengths.append(make_song([clips[i] for i in members], song))
             song_hits += predict_file(model, song).genre == genre
             clip_hits += sum(predict_file(model, clips[i]).genre == genre for i in members)
             n_clips += len(members)
 
-        model = train_model(
+        model = train_on_featureset(
             FeatureSet(np.stack([g[0] for g in gaussians]), np.stack([g[1] for g in gaussians]), genres, [str(c) for c in clips]),
             args.model, k=args.k,
         )

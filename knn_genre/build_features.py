@@ -1,4 +1,4 @@
-"""``python -m knn_genre.build_features DATA_DIR``: a folder of wavs to a feature file.
+"""``python -m knn_genre.build_features DATA_DIR``: a music collection to a feature file.
 
 Also converts between the feature file and the original tutorial's pickled
 ``my.dat`` (``--from-legacy``, ``--from-features``, ``--format legacy``).
@@ -13,41 +13,53 @@ the output is written.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
-from contextlib import contextmanager
-from pathlib import Path
 
-from . import legacy, store
-from .builder import build_featureset
-from .workers import keep_freed_memory
-from .cli import non_negative_float, EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
-from .dataset import discover
+from .audio import AUDIO_SUFFIXES
+from .cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_progress_options,
+    entry,
+    error,
+    make_parser,
+    non_negative_float,
+    note,
+    one_line,
+    output_problem,
+    positive_float,
+    positive_int,
+    printable,
+    progress_enabled,
+)
+from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
-from .features import MFCCParams
-from .progress import Progress
+from .features.params import MFCCParams
+from .pipeline.build import CHECKPOINT_SUFFIX, CheckpointWriter, build_featureset, checkpoint_path, load_previous
+from .pipeline.discover import discover
+from .pipeline.signals import stop_signals_raise
+from .pipeline.workers import keep_freed_memory
+from . import store
+from .store import legacy
 
 PROG = "python -m knn_genre.build_features"
 DEFAULT_OUTPUT = "data/features.npz"
 DEFAULT_LEGACY_OUTPUT = "data/my.dat"
-CHECKPOINT_SUFFIX = ".partial.npz"
-# Signals that stop a build cleanly; the exit status is 128 + the signal number.
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     defaults = MFCCParams()
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=(
-            "Read DATA_DIR/<genre>/<track>.wav, compute MFCCs and store one Gaussian "
+    parser = make_parser(
+        prog,
+        (
+            f"Read DATA_DIR/<genre>/<track> ({', '.join(AUDIO_SUFFIXES)}), compute MFCCs and store one Gaussian "
             "(mean and full covariance) per track in a feature file (.npz). "
             "Or convert a feature file from or to the original tutorial's pickled my.dat."
         ),
-        epilog=(
+        (
             "Exit status: 0 when at least one track was built (skipped files are listed), "
             "1 with --strict when any file was skipped (nothing is written) or when the output "
             "cannot be written, 2 for usage errors or when no usable track exists, "
@@ -55,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"OUTPUT{CHECKPOINT_SUFFIX} and reused by the next run)."
         ),
     )
-    parser.add_argument("data_dir", metavar="DATA_DIR", nargs="?", help="folder with one sub-folder of .wav files per genre")
+    parser.add_argument("data_dir", metavar="DATA_DIR", nargs="?", help="folder with one sub-folder of audio files per genre")
     parser.add_argument(
         "-o", "--output", default=None,
         help=f"file to write (default: {DEFAULT_OUTPUT}, or {DEFAULT_LEGACY_OUTPUT} with --format legacy)",
@@ -84,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"save finished tracks to OUTPUT{CHECKPOINT_SUFFIX} this often, 0 after every track (default: %(default)s)",
     )
     parser.add_argument("--strict", action="store_true", help="fail (exit 1, write nothing) if any file is skipped")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_progress_options(parser)
     convert = parser.add_argument_group("conversion (instead of DATA_DIR)")
     convert.add_argument("--from-legacy", metavar="FILE", help="import a tutorial my.dat (read safely: only numpy arrays are accepted)")
     convert.add_argument(
@@ -104,14 +116,8 @@ def _genre_list(text: str) -> list:
     return names
 
 
-def checkpoint_path(output: str | os.PathLike) -> Path:
-    """Where a build into ``output`` keeps its finished tracks: ``<output>.partial.npz``."""
-    output = Path(output)
-    return output.with_name(output.name + CHECKPOINT_SUFFIX)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     sources = [s for s in (args.data_dir, args.from_legacy, args.from_features) if s is not None]
     if len(sources) != 1:
@@ -120,23 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--legacy-genres only applies to --from-legacy")
     if args.jobs == 0:
         parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
+    args.prog = prog
     output = args.output or (DEFAULT_LEGACY_OUTPUT if args.format == "legacy" else DEFAULT_OUTPUT)
-    if os.path.isdir(output):
-        error(PROG, f"{output}: is a directory; -o takes the file to write")
-        return EXIT_USAGE
-    problem = _unwritable(output)
+    problem = output_problem(output)
     if problem:  # found now rather than after a long build
-        error(PROG, f"cannot write {output}: {problem}")
+        error(prog, problem)
         return EXIT_USAGE
-    _tolerate_unencodable_output()
     try:
-        with _stop_signals_raise():
+        with stop_signals_raise():
             if args.data_dir is None:
                 return _convert(args, output)
             return _build(args, output)
     except KeyboardInterrupt as exc:  # outside a build: nothing was written
         signum = getattr(exc, "signum", signal.SIGINT)
-        error(PROG, f"interrupted by {signal.Signals(signum).name}; {output} not written")
+        error(args.prog, f"interrupted by {signal.Signals(signum).name}; {output} not written")
         return 128 + signum
 
 
@@ -149,21 +152,20 @@ def _build(args, output: str) -> int:
         )
         discovery = discover(args.data_dir)
     except KnnGenreError as exc:
-        error(PROG, str(exc))
+        error(args.prog, str(exc))
         return EXIT_USAGE
     if not discovery.tracks:
         for path, reason in discovery.unreadable:
-            print(f"skipped {_printable(path)}: {reason}", file=sys.stderr)
-        error(PROG, f"{args.data_dir}: no .wav files found; expected DATA_DIR/<genre>/<track>.wav")
+            print(f"skipped {printable(path)}: {reason}", file=sys.stderr)
+        error(args.prog, f"{args.data_dir}: no audio files found ({', '.join(AUDIO_SUFFIXES)}); expected DATA_DIR/<genre>/<track>")
         return EXIT_USAGE
 
     partial = checkpoint_path(output)
     previous = []
     if not args.no_reuse:
-        candidates = ([output] if args.format == "npz" else []) + [partial]
-        previous = [fs for fs in map(_previous, candidates) if fs is not None]
+        previous = load_previous(([output] if args.format == "npz" else []) + [partial], on_note=note)
     total = len(discovery.tracks)
-    progress = None if args.quiet else Progress(total, "files")
+    progress = Progress(total, "files") if progress_enabled(args) else None
     done = [0]
 
     def on_progress(count, _total):
@@ -171,7 +173,7 @@ def _build(args, output: str) -> int:
         if progress:
             progress.update(count)
 
-    save_checkpoint = _CheckpointWriter(partial)
+    save_checkpoint = CheckpointWriter(partial, on_note=note)
     fs = None
     try:
         try:
@@ -186,7 +188,7 @@ def _build(args, output: str) -> int:
         return _finish(args, output, fs, report, save_checkpoint)
     except BuildError as exc:
         kept = f"; finished tracks are kept in {partial}" if save_checkpoint.saved else ""
-        error(PROG, f"{exc}{kept}")
+        error(args.prog, f"{exc}{kept}")
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
         if fs is not None:
@@ -196,27 +198,27 @@ def _build(args, output: str) -> int:
             f"finished tracks are kept in {partial}; run the same command again to continue"
             if save_checkpoint.saved else "no finished track to keep"
         )
-        error(PROG, f"interrupted by {signal.Signals(signum).name} after {done[0]} of {total} tracks; {kept}")
+        error(args.prog, f"interrupted by {signal.Signals(signum).name} after {done[0]} of {total} tracks; {kept}")
         return 128 + signum
 
 
 def _finish(args, output: str, fs, report, save_checkpoint) -> int:
     """Report skipped files, apply --strict, write the output and remove the checkpoint."""
     for path, reason in report.skipped:
-        print(f"skipped {_printable(path)}: {_one_line(reason)}", file=sys.stderr)
+        print(f"skipped {printable(path)}: {one_line(reason)}", file=sys.stderr)
     if fs is None:
-        error(PROG, f"no usable track in {args.data_dir}: all {len(report.skipped)} .wav file(s) were skipped")
+        error(args.prog, f"no usable track in {args.data_dir}: all {len(report.skipped)} audio file(s) were skipped")
         return EXIT_USAGE
     if args.strict and report.skipped:
         save_checkpoint(fs)  # nothing lost: the next run reuses every analysed track
         kept = f"; the {len(fs)} finished track(s) are kept in {save_checkpoint.path} for the next run" if save_checkpoint.saved else ""
-        error(PROG, f"--strict: {len(report.skipped)} file(s) skipped; {output} not written{kept}")
+        error(args.prog, f"--strict: {len(report.skipped)} file(s) skipped; {output} not written{kept}")
         return EXIT_FAILED
-    status = _write(fs, output, args.format)
+    status = _write(args, fs, output)
     if status != EXIT_OK:
         save_checkpoint(fs)
         return status
-    _remove(save_checkpoint.path)
+    save_checkpoint.remove()
     print(_summary(fs, report, output, args.format))
     return EXIT_OK
 
@@ -231,14 +233,14 @@ def _convert(args, output: str) -> int:
             fs = store.load(args.from_features)
             skipped = []  # a feature file's skipped list belongs to its build, reported then
     except KnnGenreError as exc:
-        error(PROG, str(exc))
+        error(args.prog, str(exc))
         return EXIT_USAGE
     for path, reason in skipped:
-        print(f"skipped {_printable(path)}: {_one_line(reason)}", file=sys.stderr)
+        print(f"skipped {printable(path)}: {one_line(reason)}", file=sys.stderr)
     if args.strict and skipped:
-        error(PROG, f"--strict: {len(skipped)} record(s) skipped; {output} not written")
+        error(args.prog, f"--strict: {len(skipped)} record(s) skipped; {output} not written")
         return EXIT_FAILED
-    status = _write(fs, output, args.format)
+    status = _write(args, fs, output)
     if status != EXIT_OK:
         return status
     lines = [
@@ -247,130 +249,26 @@ def _convert(args, output: str) -> int:
     ]
     if args.format == "legacy":
         lines.append(_label_indices(fs))
-    lines += [f"  skipped {_printable(path)}: {_one_line(reason)}" for path, reason in skipped]
+    lines += [f"  skipped {printable(path)}: {one_line(reason)}" for path, reason in skipped]
     print("\n".join(lines))
     return EXIT_OK
 
 
-def _write(fs, output: str, fmt: str) -> int:
-    """Write ``fs`` atomically in ``fmt``; EXIT_FAILED with a one-line error if that fails."""
+def _write(args, fs, output: str) -> int:
+    """Write ``fs`` atomically in ``--format``; EXIT_FAILED with a one-line error if that fails."""
     try:
-        if fmt == "legacy":
+        if args.format == "legacy":
             legacy.save_legacy(fs, output)
         else:
             store.save(fs, output)
     except OSError as exc:
-        error(PROG, f"cannot write {output}: {exc.strerror or exc}")
+        error(args.prog, f"cannot write {output}: {exc.strerror or exc}")
         return EXIT_FAILED
     return EXIT_OK
 
 
-class _CheckpointWriter:
-    """Saves partial builds; a failure is noted once and does not stop the build."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.saved = False
-        self.failed = False
-
-    def __call__(self, fs) -> None:
-        try:
-            store.save(fs, self.path)
-            self.saved = True
-        except OSError as exc:
-            if not self.failed:
-                print(f"note: cannot write the checkpoint {self.path}: {exc.strerror or exc}", file=sys.stderr)
-            self.failed = True
-
-
-class _Stopped(KeyboardInterrupt):
-    """Raised by the signal handler; carries the signal number."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextmanager
-def _stop_signals_raise():
-    """Turn SIGINT, SIGTERM and SIGHUP into :class:`_Stopped` while the block runs.
-
-    After the first signal the others are ignored, so that the finished work
-    can be saved. Signal handlers can only be set in the main thread; in
-    other threads this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        for sig in _STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        raise _Stopped(signum)
-
-    saved = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-    for sig in _STOP_SIGNALS:
-        if saved[sig] is not signal.SIG_IGN:  # e.g. nohup: stay immune to SIGHUP
-            signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in saved.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-
-
-def _unwritable(output: str) -> str | None:
-    """Why files cannot be created next to ``output``, or None."""
-    folder = Path(output).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"cannot create the folder {folder}: {exc.strerror or exc}"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"the folder {folder} is not writable"
-    return None
-
-
-def _previous(path) -> store.FeatureSet | None:
-    """An existing feature file to reuse tracks from, or None (with a note why)."""
-    if not Path(path).exists():
-        return None
-    try:
-        return store.load(path)
-    except KnnGenreError as exc:
-        print(f"note: not reusing {path}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
-        return None
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        print(f"note: cannot remove the checkpoint {path}: {exc.strerror or exc}", file=sys.stderr)
-
-
-def _tolerate_unencodable_output() -> None:
-    """Never fail on printing a file name the terminal cannot encode (escape it instead)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError, OSError):
-            pass
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters and undecodable bytes escaped, so a message stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-
-
 def _label_indices(fs) -> str:
     return "  label indices: " + ", ".join(f"{i + 1}={g}" for i, g in enumerate(fs.genres))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _summary(fs, report, output, fmt="npz") -> str:
@@ -383,9 +281,9 @@ def _summary(fs, report, output, fmt="npz") -> str:
     ]
     if fmt == "legacy":
         lines.append(_label_indices(fs))
-    lines += [f"  skipped {_printable(path)}: {_one_line(reason)}" for path, reason in report.skipped]
+    lines += [f"  skipped {printable(path)}: {one_line(reason)}" for path, reason in report.skipped]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

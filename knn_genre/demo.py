@@ -1,8 +1,9 @@
 """``python -m knn_genre.demo``: the whole pipeline on a generated collection.
 
-Writes a deterministic synthetic collection (see :mod:`knn_genre.synth`)
-under ``data/demo/``, builds its feature file and evaluates it, so the
-package can be tried on a machine with no music.
+Writes a deterministic synthetic collection (see :mod:`knn_genre.audio.synth`)
+under ``data/demo/``, builds its feature file, evaluates the models on it and
+trains the KNN model that ``predict`` can then apply, so the package can be
+tried on a machine with no music.
 """
 
 from __future__ import annotations
@@ -10,24 +11,23 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import build_features, evaluate
-from .cli import EXIT_OK, positive_float, positive_int
-from .synth import GENRES, write_collection
+from . import build_features, evaluate, train
+from .audio.synth import GENRES, write_collection
+from .cli import EXIT_OK, entry, make_parser, positive_float, positive_int
 
 PROG = "python -m knn_genre.demo"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Generate a synthetic collection, build its features and evaluate the classifiers on it.",
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = make_parser(
+        prog, "Generate a synthetic collection, build its features, evaluate the classifiers on it and train a model."
     )
     parser.add_argument("--dir", default="data/demo", help="where the clips go (default: %(default)s)")
     parser.add_argument("-o", "--output", default="data/demo-features.npz", help="feature file (default: %(default)s)")
+    parser.add_argument("--model-output", default="data/demo-model.npz", help="model file trained on it (default: %(default)s)")
     parser.add_argument("--clips", type=positive_int, default=20, help="clips per genre (default: %(default)s)")
     parser.add_argument("--seconds", type=positive_float, default=4.0, help="length of each clip (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the collection and of the evaluation (default: %(default)s)")
@@ -46,8 +46,8 @@ def _prepare(folder: Path, spec: dict) -> None:
     marker.write_text(json.dumps(spec))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    args = build_parser(prog).parse_args(argv)
     folder = Path(args.dir)
     spec = {"clips": args.clips, "seconds": args.seconds, "seed": args.seed}
     print(f"== generating {len(GENRES)} genres x {args.clips} clips x {args.seconds:g} s in {folder}", flush=True)
@@ -57,9 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status != EXIT_OK:
         return status
     print(f"\n== python -m knn_genre.evaluate --features {args.output} --k {args.k} --seed {args.seed}", flush=True)
-    sys.stdout.flush()
-    return evaluate.main(["--features", args.output, "--k", str(args.k), "--seed", str(args.seed)])
+    status = evaluate.main(["--features", args.output, "--k", str(args.k), "--seed", str(args.seed)])
+    if status != EXIT_OK:
+        return status
+    print(f"\n== python -m knn_genre.train --features {args.output} --model knn --k {args.k} -o {args.model_output}", flush=True)
+    status = train.main(["--features", args.output, "--model", "knn", "--k", str(args.k), "-o", args.model_output])
+    if status == EXIT_OK:
+        example = sorted((folder / GENRES[0]).glob("*.wav"))[0]
+        print(f"\nNext: python -m knn_genre.predict {example} --model {args.model_output}")
+    return status
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -1,13 +1,22 @@
-"""Exceptions raised by knn_genre.
+"""Exceptions raised by knn_genre, and the parameter checks that raise them.
 
 Every error the package raises on purpose is a :class:`KnnGenreError`, so a
 command can catch exactly these and print them without a traceback. Errors
-caused by a bad value also subclass :class:`ValueError`.
+caused by a bad value also subclass :class:`ValueError`, so callers that
+catch ``ValueError`` (scikit-learn's estimator checks, for one) see them as
+such. Library messages say what is wrong and what would be right; the
+command-line hints ("build one with ...") are added by the commands.
+
+The ``check_*`` functions are the one place where each kind of parameter
+(an integer with a lower bound, a finite number, a choice) is validated;
+estimators, dataclasses and the argparse types all call them.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from numbers import Integral, Real
 
 __all__ = [
     "KnnGenreError",
@@ -17,6 +26,9 @@ __all__ = [
     "FeatureFileError",
     "DatasetError",
     "BuildError",
+    "check_integer",
+    "check_number",
+    "check_choice",
 ]
 
 
@@ -38,15 +50,15 @@ class _FileError(KnnGenreError, ValueError):
 
 
 class AudioError(_FileError):
-    """A file cannot be read as audio (not a wav, truncated, non-finite, ...)."""
+    """A file cannot be read as audio (unknown format, truncated, non-finite, ...)."""
 
 
 class FeatureError(_FileError):
-    """Audio was read but no Gaussian can be computed from it (too short, ...)."""
+    """Audio was read but no features can be computed from it (too short, silent, ...)."""
 
 
 class FeatureFileError(_FileError):
-    """A feature or model file is missing, malformed or from an unknown version."""
+    """A feature, model or table file is missing, malformed or from an unknown version."""
 
 
 class DatasetError(_FileError):
@@ -55,3 +67,68 @@ class DatasetError(_FileError):
 
 class BuildError(KnnGenreError):
     """A build could not run to its end for a reason other than its input (a worker process died, ...)."""
+
+
+def check_integer(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer >= ``minimum``, else a ParameterError.
+
+    >>> check_integer("n_neighbors", 5)
+    5
+    >>> check_integer("folds", 1, minimum=2)
+    Traceback (most recent call last):
+    ...
+    knn_genre.errors.ParameterError: folds=1 must be an integer >= 2
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        requirement = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ParameterError(f"{name}={value!r} must be {requirement}")
+    return int(value)
+
+
+def check_number(name: str, value, *, minimum: float | None = None, strict: bool = False, maximum: float | None = None, unit: str = "") -> float:
+    """``value`` as a ``float`` if it is a finite number in range, else a ParameterError.
+
+    Parameters
+    ----------
+    name : str
+        Named in the message.
+    value : object
+    minimum : float, optional
+        Lower bound; ``strict`` makes it exclusive.
+    maximum : float, optional
+        Upper bound, exclusive.
+    unit : str, optional
+        Appended to the requirement ("seconds").
+
+    >>> check_number("ridge", 0.0, minimum=0)
+    0.0
+    >>> check_number("window", -1.0, minimum=0, strict=True, unit="seconds")
+    Traceback (most recent call last):
+    ...
+    knn_genre.errors.ParameterError: window=-1.0 must be a finite number > 0 (seconds)
+    """
+    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    if ok and minimum is not None:
+        ok = value > minimum if strict else value >= minimum
+    if ok and maximum is not None:
+        ok = value < maximum
+    if not ok:
+        parts = []
+        if minimum is not None:
+            parts.append(f"{'>' if strict else '>='} {minimum:g}")
+        if maximum is not None:
+            parts.append(f"< {maximum:g}")
+        requirement = "a finite number" + (" " + " and ".join(parts) if parts else "")
+        raise ParameterError(f"{name}={value!r} must be {requirement}" + (f" ({unit})" if unit else ""))
+    return float(value)
+
+
+def check_choice(name: str, value, choices):
+    """``value`` if it is one of ``choices``, else a ParameterError listing them.
+
+    >>> check_choice("weights", "uniform", ("uniform", "distance"))
+    'uniform'
+    """
+    if value not in tuple(choices):
+        raise ParameterError(f"{name}={value!r} must be one of {tuple(choices)}")
+    return value

@@ -1,4 +1,9 @@
-"""``python -m knn_genre.evaluate``: score the classifiers on a feature file or table."""
+"""``python -m knn_genre.evaluate``: compare the registry's models on a feature file or table.
+
+Every model is the estimator ``train`` would save (search, fit, calibration,
+decision rule: :mod:`knn_genre.classifiers.registry`), scored on the same
+seeded folds, so the reported accuracy is that of the model ``predict`` uses.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +11,47 @@ import argparse
 import json
 from collections.abc import Sequence
 
-import numpy as np
-from sklearn.dummy import DummyClassifier
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-
 from . import store
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_int
-from .errors import KnnGenreError
-from .evaluation import (
-    cross_validation_splits,
-    evaluate_models,
-    format_report,
-    random_split,
-    results_to_json,
-    smallest_training_size,
-    split_from_lists,
+from .classifiers.registry import ALIASES, REGISTRY, expand_names, get_spec, make_model, model_names
+from .cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_progress_options,
+    check_outputs,
+    entry,
+    error,
+    make_parser,
+    positive_int,
+    progress_enabled,
 )
-from .knn import KLKNNClassifier
-from .svm import make_klsvm_search, make_svm_search, make_table_svm_search
+from .cli.progress import Progress
+from .errors import KnnGenreError
+from .evaluation.report import format_report, results_to_json
+from .evaluation.scoring import evaluate_models
+from .evaluation.splits import cross_validation_splits, random_split, smallest_training_size, split_from_lists
 
 PROG = "python -m knn_genre.evaluate"
 DEFAULT_FEATURES = "data/features.npz"
-
-#: Every model name ``--models`` accepts; ``dummy`` selects both baselines.
-MODEL_NAMES = ("knn", "knn-mp", "svm", "klsvm", "dummy")
-#: Models run by default on a feature file (Gaussians).
+#: Models run by default on a feature file (Gaussians), and on a table.
 DEFAULT_MODELS = ("knn", "svm", "klsvm", "dummy")
-#: Models that work on plain feature vectors (``--features-csv``).
-TABLE_MODELS = ("knn", "svm", "dummy")
-
-_DESCRIPTIONS = {
-    "knn": "k-nearest neighbours, symmetric KL between track Gaussians",
-    "knn-mp": "the same KNN on mutual-proximity distances (hubness reduction)",
-    "svm": "RBF SVM on vectorised Gaussians, C, gamma and covariance coordinates grid-searched",
-    "klsvm": "SVM with the kernel exp(-gamma * sKL / median sKL), C and gamma grid-searched",
-    "dummy": "DummyClassifier, most-frequent and stratified strategies",
-}
-_TABLE_DESCRIPTIONS = {
-    "knn": "k-nearest neighbours, Euclidean on standardised features",
-    "svm": "RBF SVM on standardised features, C and gamma grid-searched",
-    "dummy": _DESCRIPTIONS["dummy"],
-}
+DEFAULT_TABLE_MODELS = ("knn", "svm", "dummy")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=(
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = make_parser(
+        prog,
+        (
             "Compare classifiers on the tracks of a feature file (per-track MFCC Gaussians from "
             "build_features) or of a published feature table (CSV), all on the same seeded splits: "
             "a k-nearest-neighbour voter under the symmetric Kullback-Leibler divergence, SVMs whose "
             "hyper-parameters are searched inside each outer training fold (nested cross-validation), "
-            "and DummyClassifier baselines. Reports accuracy (mean ± std over folds), macro-F1, "
-            "per-genre precision and recall, confusion matrices, the chosen hyper-parameters and timings."
+            "and DummyClassifier baselines. Each model is scored as train saves it and predict applies it. "
+            "Reports accuracy (mean ± std over folds), macro-F1, per-genre precision and recall, confusion "
+            "matrices, the chosen hyper-parameters and timings."
         ),
-        epilog="Exit status: 0 success, 1 the evaluation failed, 2 usage errors (bad options, unreadable input).",
+        "Exit status: 0 success, 1 the evaluation failed or an output could not be written, "
+        "2 usage errors (bad options, unreadable input).",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--features", metavar="FILE", help=f"feature file from build_features (default: {DEFAULT_FEATURES})")
@@ -72,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a feature table instead: CSV with a 'label' column, an optional 'filename' column and numeric "
         "feature columns (e.g. GTZAN's features_30_sec.csv; its 'length' column is ignored)",
     )
+    names = ", ".join(list(REGISTRY) + list(ALIASES))
     parser.add_argument(
         "--models",
         default=None,
-        help=f"comma-separated models from {', '.join(MODEL_NAMES)} (default: {','.join(DEFAULT_MODELS)}; "
-        f"with --features-csv: {','.join(TABLE_MODELS)})",
+        help=f"comma-separated models from {names} (default: {','.join(DEFAULT_MODELS)}; "
+        f"with --features-csv: {','.join(DEFAULT_TABLE_MODELS)}); 'dummy' selects both baselines",
     )
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours that vote in the KNNs (default: 5); at most the smallest training fold")
     split = parser.add_mutually_exclusive_group()
@@ -91,13 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, splits, inner folds and randomised baselines (default: 0)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (joblib n_jobs; default: 1)")
-    parser.add_argument("--json", metavar="OUT", help="also write the numbers as JSON to OUT")
+    parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")
     parser.add_argument("--plot", metavar="IMAGE", help="draw every model's confusion matrix into IMAGE (.png, .pdf, .svg); needs matplotlib")
+    add_progress_options(parser)
     return parser
 
 
 def parse_models(text: str | None, *, table: bool = False) -> list[str]:
-    """Model names from a ``--models`` value, checked, in the order given.
+    """Registry names from a ``--models`` value, checked, in the order given.
 
     Raises
     ------
@@ -105,73 +96,34 @@ def parse_models(text: str | None, *, table: bool = False) -> list[str]:
         For an unknown name, or a model that needs Gaussians on a table.
     """
     if text is None:
-        return list(TABLE_MODELS if table else DEFAULT_MODELS)
+        return expand_names(DEFAULT_TABLE_MODELS if table else DEFAULT_MODELS)
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise KnnGenreError(f"--models {text!r} names no model; choose from {', '.join(MODEL_NAMES)}")
-    unknown = [name for name in names if name not in MODEL_NAMES]
-    if unknown:
-        raise KnnGenreError(f"--models: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
+        raise KnnGenreError(f"--models {text!r} names no model; choose from {', '.join(model_names() + list(ALIASES))}")
+    try:
+        expanded = expand_names(names)
+    except KnnGenreError as exc:
+        raise KnnGenreError(f"--models: {exc}") from None
     if table:
-        gaussian_only = [name for name in names if name not in TABLE_MODELS]
+        gaussian_only = [name for name in expanded if "table" not in get_spec(name).families]
         if gaussian_only:
             raise KnnGenreError(
                 f"--models {','.join(gaussian_only)} need(s) track Gaussians (--features); "
-                f"a feature table supports {', '.join(TABLE_MODELS)}"
+                f"a feature table supports {', '.join(model_names('table'))}"
             )
-    return list(dict.fromkeys(names))
+    return expanded
 
 
-def make_models(k: int, seed: int, names: Sequence[str] = DEFAULT_MODELS, *, table: bool = False, n_jobs=None) -> dict:
-    """The models compared, by report name.
-
-    Parameters
-    ----------
-    k : int
-        Neighbours of the KNNs.
-    seed : int
-        Seed of the inner folds of the searches and of the stratified dummy.
-    names : sequence of str
-        From :data:`MODEL_NAMES`; ``"dummy"`` gives ``dummy-most-frequent``
-        and ``dummy-stratified``.
-    table : bool, default=False
-        Models for plain feature vectors (a feature table) rather than
-        packed Gaussians.
-    n_jobs : int, optional
-        Parallel fits of the grid searches.
-    """
-    models = {}
-    for name in names:
-        if name == "knn":
-            models["knn"] = (
-                Pipeline([("scale", StandardScaler()), ("knn", KNeighborsClassifier(n_neighbors=k))])
-                if table
-                else KLKNNClassifier(n_neighbors=k)
-            )
-        elif name == "knn-mp":
-            models["knn-mp"] = KLKNNClassifier(n_neighbors=k, hubness="mutual_proximity")
-        elif name == "svm":
-            search = make_table_svm_search if table else make_svm_search
-            models["svm"] = search(random_state=seed, n_jobs=n_jobs)
-        elif name == "klsvm":
-            models["klsvm"] = make_klsvm_search(random_state=seed, n_jobs=n_jobs)
-        elif name == "dummy":
-            models["dummy-most-frequent"] = DummyClassifier(strategy="most_frequent")
-            models["dummy-stratified"] = DummyClassifier(strategy="stratified", random_state=seed)
-        else:
-            raise KnnGenreError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    return models
-
-
-def _plain(value):
-    """numpy scalars to Python scalars, for JSON."""
-    return value.item() if isinstance(value, np.generic) else value
+def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None) -> dict:
+    """The registry models compared, by name, unfitted."""
+    family = "table" if table else "gaussian"
+    return {name: make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs) for name in names}
 
 
 class FoldRecorder:
-    """``on_fold`` hook of :func:`evaluate_models`: what each fold's fit chose.
+    """``on_fold`` hook of :func:`~knn_genre.evaluation.scoring.evaluate_models`: what each fold's fit chose.
 
-    Keeps, per model, the ``best_params_`` of a grid search and, for the
+    Keeps, per model, the parameters its inner search chose and, for the
     KL-kernel SVM, the share of the kernel spectrum that was clipped.
     """
 
@@ -180,12 +132,11 @@ class FoldRecorder:
 
     def __call__(self, name, fold, estimator):
         record = self.extra.setdefault(name, {})
-        if hasattr(estimator, "best_params_"):
-            params = {key: _plain(value) for key, value in estimator.best_params_.items()}
-            record.setdefault("chosen_params", []).append(params)
-            estimator = estimator.best_estimator_
-        if hasattr(estimator, "negative_mass_"):
-            record.setdefault("kernel_negative_mass", []).append(float(estimator.negative_mass_))
+        if getattr(estimator, "searched_params_", None) is not None:
+            record.setdefault("chosen_params", []).append(dict(estimator.searched_params_))
+        base = getattr(estimator, "base_estimator_", estimator)
+        if hasattr(base, "negative_mass_"):
+            record.setdefault("kernel_negative_mass", []).append(float(base.negative_mass_))
 
     def attach(self, results):
         for result in results:
@@ -214,9 +165,7 @@ def make_splits(args, labels, paths, groups=None):
         raise KnnGenreError(f"--folds {args.folds} must be at least 2")
     splits, protocol = cross_validation_splits(labels, folds=args.folds, seed=args.seed, repeats=args.repeats, groups=groups)
     if args.repeats > 1:
-        protocol.notes.append(
-            f"every track is tested {args.repeats} times: confusion matrices count every test"
-        )
+        protocol.notes.append(f"every track is tested {args.repeats} times: confusion matrices count every test")
     return splits, protocol
 
 
@@ -227,7 +176,7 @@ def load_data(args):
     are never split between training and test.
     """
     if args.features_csv:
-        from .tabular import read_feature_table
+        from .store.tables import read_feature_table
 
         table = read_feature_table(args.features_csv)
         header = (
@@ -237,7 +186,12 @@ def load_data(args):
         # Split lists name tracks, which every segment of a track shares.
         return table.X, table.y, table.groups, table.groups, header
     path = args.features or DEFAULT_FEATURES
-    fs = store.load(path)
+    try:
+        fs = store.load(path)
+    except KnnGenreError as exc:
+        if getattr(exc, "reason", "").startswith("no such"):
+            raise KnnGenreError(f"{exc}; build one with python -m knn_genre.build_features DATA_DIR -o {path}") from None
+        raise
     X, y = fs.to_xy()
     rows = "one Gaussian per track"
     if fs.n_tracks < len(fs):
@@ -245,47 +199,55 @@ def load_data(args):
     return X, y, fs.paths, fs.groups, f"Features: {path} ({fs.params.numcep} MFCCs, {rows})"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    args = build_parser(prog).parse_args(argv)
     table = args.features_csv is not None
     try:
+        check_outputs(args.json, args.plot)  # before minutes of work, not after
         names = parse_models(args.models, table=table)
         if args.plot:
-            from .plots import require_matplotlib
+            from .evaluation.plots import check_image_path
 
-            require_matplotlib()
+            check_image_path(args.plot)
         X, y, paths, groups, header = load_data(args)
         splits, protocol = make_splits(args, y, paths, groups)
     except KnnGenreError as exc:
-        error(PROG, str(exc))
+        error(prog, str(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
-    if any(name.startswith("knn") for name in names) and args.k > largest_k:
-        error(PROG, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
+    if any(get_spec(name).keeps_references for name in names) and args.k > largest_k:
+        error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
 
-    models = make_models(args.k, args.seed, names, table=table, n_jobs=args.jobs)
+    models = make_models(names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs)
     recorder = FoldRecorder()
+    progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
-        results = recorder.attach(evaluate_models(models, X, y, splits, on_fold=recorder, groups=groups))
+        results = evaluate_models(
+            models, X, y, splits, groups=groups, on_fold=recorder,
+            on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
+        )
+        results = recorder.attach(results)
     except (KnnGenreError, ValueError) as exc:
-        error(PROG, f"evaluation failed: {exc}")
+        error(prog, f"evaluation failed: {exc}")
         return EXIT_FAILED
-    descriptions = _TABLE_DESCRIPTIONS if table else _DESCRIPTIONS
+    finally:
+        if progress:
+            progress.close()
+    family = "table" if table else "gaussian"
     print(header)
     for name in names:
-        text = descriptions[name].replace("k-nearest", f"{args.k}-nearest")
-        print(f"  {name}: {text}")
+        print(f"  {name}: {get_spec(name).description(family, args.k)}")
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
-        from .plots import plot_confusion_matrices
+        from .evaluation.plots import plot_confusion_matrices
 
         try:
             plot_confusion_matrices(results, args.plot, title=protocol.describe())
             print(f"\nConfusion matrices drawn in {args.plot}")
         except (OSError, ValueError) as exc:
-            error(PROG, f"cannot write {args.plot}: {exc}")
+            error(prog, f"cannot write {args.plot}: {exc}")
             status = EXIT_FAILED
     if args.json:
         payload = results_to_json(protocol, results)
@@ -296,10 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             store.atomic_write(args.json, lambda fh: fh.write(text.encode("utf-8")))
         except OSError as exc:
-            error(PROG, f"cannot write {args.json}: {exc.strerror or exc}")
+            error(prog, f"cannot write {args.json}: {exc.strerror or exc}")
             return EXIT_FAILED
     return status
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

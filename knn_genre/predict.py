@@ -1,4 +1,4 @@
-"""``python -m knn_genre.predict SONG.wav ... --model model.npz``: the genre of each song."""
+"""``python -m knn_genre.predict SONG ... --model model.npz``: the genre of each song."""
 
 from __future__ import annotations
 
@@ -7,31 +7,33 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .cli import EXIT_OK, EXIT_USAGE, error, positive_float, positive_int
+from .audio import AUDIO_SUFFIXES
+from .classifiers.model import load_model
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, entry, error, make_parser, positive_float, positive_int, printable
 from .errors import KnnGenreError
-from .model import load_model
-from .prediction import predict_file
+from .pipeline.apply import predict_file
 
 PROG = "python -m knn_genre.predict"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=(
-            "Predict the genre of .wav files of any length, rate and channel count. Files longer than "
-            "the window are cut into overlapping windows whose probabilities are averaged."
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = make_parser(
+        prog,
+        (
+            f"Predict the genre of audio files ({', '.join(AUDIO_SUFFIXES)}) of any length, rate and channel count. "
+            "Files are cut into windows, the model's training segments by default (30-s windows every 15 s for "
+            "a model of whole tracks), and decided from the windows' probabilities as evaluate decides a test track."
         ),
-        epilog=(
-            "Exit status: 0 when at least one file was predicted (files that could not be read are "
+        (
+            "Exit status: 0 when every file was predicted, 1 when some files could not be read (they are "
             "listed on stderr, and in --json with an 'error'), 2 for usage errors, an unreadable model, "
             "or when no file could be predicted."
         ),
     )
-    parser.add_argument("songs", nargs="+", metavar="SONG.wav", help="audio files")
+    parser.add_argument("songs", nargs="+", metavar="SONG", help="audio files")
     parser.add_argument("--model", default="data/model.npz", help="model file from knn_genre.train (default: %(default)s)")
-    parser.add_argument("--window", type=positive_float, default=30.0, help="window length in seconds (default: %(default)s)")
-    parser.add_argument("--hop", type=positive_float, default=15.0, help="hop between windows in seconds (default: %(default)s)")
+    parser.add_argument("--window", type=positive_float, default=None, help="window length in seconds (default: the model's segments, or 30)")
+    parser.add_argument("--hop", type=positive_float, default=None, help="hop between windows in seconds (default: the model's segments, or 15)")
     parser.add_argument("--top", type=positive_int, default=3, help="genres listed per file (default: %(default)s)")
     parser.add_argument("--windows", action="store_true", help="also print each window's top genres")
     parser.add_argument("--json", action="store_true", help="print a JSON list with one object per file")
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _text(pred, top: int, windows: bool) -> str:
     ranked = ", ".join(f"{g} {p:.2f}" for g, p in pred.top(top))
-    lines = [f"{pred.path}: {ranked}  ({len(pred.windows)} window{'s' if len(pred.windows) != 1 else ''})"]
+    lines = [f"{printable(pred.path)}: {ranked}  ({len(pred.windows)} window{'s' if len(pred.windows) != 1 else ''})"]
     if windows:
         for item in pred.to_dict(top)["windows"]:
             ranked = ", ".join(f"{t['genre']} {t['probability']:.2f}" for t in item["top"])
@@ -48,33 +50,37 @@ def _text(pred, top: int, windows: bool) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         model = load_model(args.model)
     except KnnGenreError as exc:
-        error(PROG, str(exc))
+        hint = "; train one with python -m knn_genre.train" if getattr(exc, "reason", "").startswith("no such") else ""
+        error(prog, f"{exc}{hint}")
         return EXIT_USAGE
-    records, predicted = [], 0
+    records, failed = [], 0
     for song in args.songs:
         try:
             pred = predict_file(model, song, window_seconds=args.window, hop_seconds=args.hop)
         except KnnGenreError as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            failed += 1
+            print(f"{prog}: {printable(exc)}", file=sys.stderr, flush=True)
             records.append({"path": song, "error": getattr(exc, "reason", str(exc))})
             continue
-        predicted += 1
         if args.json:
             records.append(pred.to_dict(args.top))
         else:
             print(_text(pred, args.top, args.windows), flush=True)
     if args.json:
         print(json.dumps(records, indent=2))
-    if predicted == 0:
-        error(PROG, "no file could be predicted")
+    if failed == len(args.songs):
+        error(prog, "no file could be predicted")
         return EXIT_USAGE
+    if failed:
+        error(prog, f"{failed} of {len(args.songs)} files could not be predicted")
+        return EXIT_FAILED
     return EXIT_OK
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -1,59 +1,77 @@
-"""``python -m knn_genre.train``: train a model on a whole feature file and save it."""
+"""``python -m knn_genre.train``: train a registry model on a whole feature file and save it."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 
 from . import store
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_int
+from .classifiers.model import save_model, train_on_featureset
+from .classifiers.registry import get_spec, model_names
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, make_parser, output_problem, positive_int, progress_enabled
 from .errors import KnnGenreError
-from .model import KINDS, save_model, train_model
 
 PROG = "python -m knn_genre.train"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Train a genre model on every track of a feature file and save it (an .npz that loads without unpickling).",
-        epilog="Exit status: 0 success, 1 training or writing failed, 2 usage errors (bad options, unreadable feature file).",
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    names = model_names("gaussian")
+    parser = make_parser(
+        prog,
+        "Train a genre model on every track of a feature file and save it (an .npz that loads without "
+        "unpickling). The model is the one evaluate scores: the same search, fit, calibration and decision rule.",
+        "Exit status: 0 success, 1 training or writing failed, 2 usage errors (bad options, unreadable feature file).",
     )
     parser.add_argument("--features", default="data/features.npz", help="feature file from build_features (default: %(default)s)")
-    parser.add_argument("--model", choices=KINDS, default="knn", help="knn: symmetric-KL k-NN; svm: RBF SVM on vectorised Gaussians; klsvm: SVM on a KL kernel (default: %(default)s)")
-    parser.add_argument("--k", type=positive_int, default=5, help="neighbours for --model knn (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the SVM grid search's folds (default: %(default)s)")
+    parser.add_argument(
+        "--model", choices=names, default="knn", metavar="NAME",
+        help="; ".join(f"{n}: {get_spec(n).description('gaussian')}" for n in names) + " (default: %(default)s)",
+    )
+    parser.add_argument("--k", type=positive_int, default=5, help="neighbours of the KNN models (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the inner search and calibration folds (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel fits of the grid search (joblib n_jobs; default: 1)")
     parser.add_argument("-o", "--output", default="data/model.npz", help="model file to write (default: %(default)s)")
+    add_progress_options(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    args = build_parser(prog).parse_args(argv)
+    problem = output_problem(args.output)
+    if problem:
+        error(prog, problem)
+        return EXIT_USAGE
     try:
         fs = store.load(args.features)
     except KnnGenreError as exc:
-        error(PROG, str(exc))
+        hint = "; build one with python -m knn_genre.build_features DATA_DIR" if getattr(exc, "reason", "").startswith("no such") else ""
+        error(prog, f"{exc}{hint}")
         return EXIT_USAGE
-    if args.model == "knn" and args.k > len(fs):
-        error(PROG, f"--k {args.k} is larger than the {len(fs)} tracks of {args.features}; use --k between 1 and {len(fs)}")
+    spec = get_spec(args.model)
+    if spec.variant("gaussian").k_param and args.k > len(fs):
+        error(prog, f"--k {args.k} is larger than the {len(fs)} tracks of {args.features}; use --k between 1 and {len(fs)}")
         return EXIT_USAGE
+    if progress_enabled(args):
+        search = " (grid search first)" if spec.variant("gaussian").grid else ""
+        print(f"training {args.model} on {fs.n_tracks} tracks{search} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
-        model = train_model(fs, args.model, k=args.k, seed=args.seed)
+        model = train_on_featureset(fs, args.model, k=args.k, seed=args.seed, n_jobs=args.jobs)
         save_model(model, args.output)
     except (KnnGenreError, ValueError) as exc:
-        error(PROG, f"training failed: {exc}")
+        error(prog, f"training failed: {exc}")
         return EXIT_FAILED
     except OSError as exc:
-        error(PROG, f"cannot write {args.output}: {exc.strerror or exc}")
+        error(prog, f"cannot write {args.output}: {exc.strerror or exc}")
         return EXIT_FAILED
     print(
-        f"wrote {args.output}: {args.model} on {len(fs)} tracks, {len(model.genres)} genres, "
+        f"wrote {args.output}: {args.model} on {fs.n_tracks} tracks, {len(model.genres)} genres, "
         f"settings {model.settings}, {time.perf_counter() - start:.1f} s"
     )
     return EXIT_OK
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -6,7 +6,7 @@ import pytest
 # Test helpers (tests/wavs.py) import as a plain module.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from knn_genre.synth import write_collection  # noqa: E402
+from knn_genre.audio.synth import write_collection  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,10 @@ import sys
 
 import pytest
 from crafted import write_matrix, write_non_utf8_name
-from wavs import tone, write_wav
+from wavs import tone, write_wav, analyse_track
 
 from knn_genre import store
 from knn_genre.build_features import main
-from knn_genre.builder import analyse_track
 from knn_genre.errors import AudioError, KnnGenreError
 
 

@@ -34,9 +34,14 @@ def test_builds_one_gaussian_per_track(data, tmp_path, capsys):
 
 
 def test_progress_goes_to_stderr_with_rate_and_eta(data, tmp_path, capsys):
-    assert main([str(data), "-o", str(tmp_path / "f.npz"), "--jobs", "1"]) == 0
+    assert main([str(data), "-o", str(tmp_path / "f.npz"), "--jobs", "1", "--progress"]) == 0
     err = capsys.readouterr().err
     assert "30/30 files (100%)" in err and "files/s" in err and "ETA" in err
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(data, tmp_path, capsys):
+    assert main([str(data), "-o", str(tmp_path / "f.npz"), "--jobs", "1"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_mfcc_parameters_are_recorded(data, tmp_path):
@@ -172,10 +177,11 @@ def test_segments_store_one_gaussian_per_segment_with_the_track_id(data, tmp_pat
     np.testing.assert_allclose(fs.segments[rows], [[0.0, 0.5], [0.5, 1.0], [1.0, 1.5]])
     assert set(fs.labels[rows]) == {"drums"}
     # Each segment is the Gaussian of that stretch of the track alone.
-    from knn_genre.audio import read_wav
-    from knn_genre.features import track_gaussian
+    from wavs import read_signal
 
-    signal = read_wav(data / "drums" / "drums.00002.wav")
+    from knn_genre.features.families import track_gaussian
+
+    signal = read_signal(data / "drums" / "drums.00002.wav")
     mean, cov = track_gaussian(signal[11025:22050], fs.params)
     np.testing.assert_allclose(fs.means[rows[1]], mean, rtol=1e-12)
     np.testing.assert_allclose(fs.covs[rows[1]], cov, rtol=1e-9, atol=1e-12)

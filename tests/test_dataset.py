@@ -1,6 +1,6 @@
 import pytest
 
-from knn_genre.dataset import discover
+from knn_genre.pipeline.discover import discover
 from knn_genre.errors import DatasetError
 
 

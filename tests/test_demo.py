@@ -4,7 +4,7 @@ import numpy as np
 
 from knn_genre import store
 from knn_genre.demo import main
-from knn_genre.synth import GENRES, synthesize, write_collection
+from knn_genre.audio.synth import GENRES, synthesize, write_collection
 
 
 def digest(paths):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knn_genre import divergence
-from knn_genre.divergence import (
+from knn_genre.classifiers import divergence
+from knn_genre.classifiers.divergence import (
     DEFAULT_FLOOR,
     gaussian_terms,
     kneighbors_symmetric_kl,

@@ -7,7 +7,7 @@ from knn_genre import store
 from knn_genre.build_features import main as build_main
 from knn_genre.errors import ParameterError
 from knn_genre.evaluate import main
-from knn_genre.evaluation import cross_validation_splits, random_split, split_from_lists
+from knn_genre.evaluation.splits import cross_validation_splits, random_split, split_from_lists
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +158,12 @@ def test_segment_evaluation_reports_track_accuracy(segment_features, tmp_path, c
     assert knn["track_accuracy_mean"] > 0.6
 
 
-def test_track_predictions_pool_probabilities_or_votes():
-    from knn_genre.evaluation import track_predictions
+def test_track_decisions_pool_probabilities_or_votes():
+    from knn_genre.evaluation.scoring import track_decisions
+
+    def track_predictions(estimator, X, groups):
+        _, tracks, decided = track_decisions(estimator, X, groups)
+        return tracks, decided
 
     class Voter:
         classes_ = np.array(["a", "b"])

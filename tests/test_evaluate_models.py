@@ -10,9 +10,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from knn_genre import store
 from knn_genre.errors import FeatureFileError
 from knn_genre.evaluate import main, make_models, parse_models
-from knn_genre.evaluation import cross_validation_splits, evaluate_models, random_split
-from knn_genre.features import MFCCParams, unpack
-from knn_genre.tabular import read_feature_table, track_of
+from knn_genre.evaluation.scoring import evaluate_models
+from knn_genre.evaluation.splits import cross_validation_splits, random_split
+from knn_genre.features.gaussian import unpack
+from knn_genre.features.params import MFCCParams
+from knn_genre.store.tables import read_feature_table, track_of
 
 from test_knn import make_tracks
 
@@ -63,10 +65,10 @@ def run(capsys, tmp_path, *args):
 
 
 def test_parse_models():
-    assert parse_models(None) == ["knn", "svm", "klsvm", "dummy"]
-    assert parse_models(None, table=True) == ["knn", "svm", "dummy"]
+    assert parse_models(None) == ["knn", "svm", "klsvm", "dummy-most-frequent", "dummy-stratified"]
+    assert parse_models(None, table=True) == ["knn", "svm", "dummy-most-frequent", "dummy-stratified"]
     assert parse_models(" svm, knn ,svm") == ["svm", "knn"]
-    assert list(make_models(3, 0, ["dummy"])) == ["dummy-most-frequent", "dummy-stratified"]
+    assert list(make_models(parse_models("dummy"), k=3, seed=0)) == ["dummy-most-frequent", "dummy-stratified"]
 
 
 def test_all_default_models_run_nested_on_the_same_folds(features, tmp_path, capsys):
@@ -96,7 +98,10 @@ def test_models_option_selects_models(features, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "models, message",
-    [("knn,forest", "unknown model(s) forest; choose from knn, knn-mp, svm, klsvm, dummy"), (",", "names no model")],
+    [
+        ("knn,forest", "unknown model(s) forest; choose from knn, knn-mp, svm, klsvm, dummy-most-frequent, dummy-stratified, dummy"),
+        (",", "names no model"),
+    ],
 )
 def test_bad_models_are_usage_errors(features, capsys, models, message):
     assert main(["--features", str(features), "--models", models]) == 2

@@ -3,16 +3,10 @@ import pytest
 from wavs import tone
 
 from knn_genre.errors import FeatureError, ParameterError
-from knn_genre.features import (
-    MFCCParams,
-    dim_from_width,
-    gaussian,
-    mfcc_frames,
-    pack,
-    packed_width,
-    track_gaussian,
-    unpack,
-)
+from knn_genre.features.families import track_gaussian
+from knn_genre.features.gaussian import dim_from_width, gaussian, pack, packed_width, unpack
+from knn_genre.features.mfcc import mfcc_frames
+from knn_genre.features.params import MFCCParams
 
 
 def test_default_parameters_match_the_tutorial_at_22050():
@@ -96,7 +90,7 @@ def test_pack_unpack_round_trip(d):
 def test_any_stretch_of_the_preemphasis_is_psf_bit_for_bit():
     import python_speech_features as psf
 
-    from knn_genre.features import _preemphasised
+    from knn_genre.features.mfcc import _preemphasised
 
     x = np.random.default_rng(9).uniform(-1, 1, 1000)
     whole = np.concatenate([psf.sigproc.preemphasis(x, 0.97), np.zeros(100)])
@@ -111,9 +105,9 @@ def test_mfcc_frames_in_blocks_equal_python_speech_features_to_rounding(monkeypa
     # to its size).
     import python_speech_features as psf
 
-    from knn_genre import features
+    from knn_genre.features import mfcc
 
-    monkeypatch.setattr(features, "_BLOCK_FRAMES", block_frames)
+    monkeypatch.setattr(mfcc, "_BLOCK_FRAMES", block_frames)
     x = np.random.default_rng(5).uniform(-1, 1, 50_000)
     x[20_000:25_000] = 0.0
     expected = psf.mfcc(x, 22050, winlen=0.020, winstep=0.010, numcep=13, nfilt=26, nfft=512, appendEnergy=False)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from knn_genre.divergence import gaussian_terms, pairwise_symmetric_kl, symmetric_kl_moments
+from knn_genre.classifiers.divergence import gaussian_terms, pairwise_symmetric_kl, symmetric_kl_moments
 from knn_genre.errors import ParameterError
-from knn_genre.features import pack, unpack
-from knn_genre.hubness import hubness_skewness, k_occurrence, mutual_proximity_gaussian
-from knn_genre.knn import KLKNNClassifier
+from knn_genre.features.gaussian import pack, unpack
+from knn_genre.classifiers.hubness import hubness_skewness, k_occurrence, mutual_proximity_gaussian
+from knn_genre.classifiers.knn import KLKNNClassifier
 
 from test_knn import isotropic, make_tracks
 

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from wavs import tone, write_wav
 
-from knn_genre import build_features, builder, store
+from knn_genre import build_features, store
+from knn_genre.pipeline import build as builder
 from knn_genre.build_features import checkpoint_path, main
-from knn_genre.builder import build_featureset
-from knn_genre.dataset import discover
+from knn_genre.pipeline.build import build_featureset
+from knn_genre.pipeline.discover import discover
 from knn_genre.errors import BuildError
 
 GENRES = ("a", "b", "c", "d", "e")

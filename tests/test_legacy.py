@@ -9,7 +9,7 @@ import pytest
 from knn_genre import store
 from knn_genre.build_features import main
 from knn_genre.errors import FeatureFileError, ParameterError
-from knn_genre.legacy import legacy_genre_names, load_legacy, save_legacy
+from knn_genre.store.legacy import legacy_genre_names, load_legacy, save_legacy
 
 
 def tutorial_record(label, seed, d=13):

@@ -3,18 +3,20 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from wavs import write_wav
+from wavs import analyse_track, write_wav
 
 from knn_genre import store
+from knn_genre.audio.synth import synthesize
+from knn_genre.audio.windows import window_spans
 from knn_genre.build_features import main as build_main
-from knn_genre.builder import analyse_track
+from knn_genre.classifiers.model import load_model, save_model, train_on_featureset
 from knn_genre.errors import FeatureFileError
-from knn_genre.model import load_model, save_model, train_model
+from knn_genre.features.analysis import analyse_file
+from knn_genre.features.families import GaussianFamily
+from knn_genre.features.gaussian import pack
+from knn_genre.pipeline.apply import predict_file
 from knn_genre.predict import main as predict_main
-from knn_genre.prediction import predict_file
-from knn_genre.synth import synthesize
 from knn_genre.train import main as train_main
-from knn_genre.windows import iter_windows, window_spans
 
 
 @pytest.fixture(scope="module")
@@ -45,28 +47,59 @@ def test_window_spans_cover_the_file(n, window, hop, spans):
     assert window_spans(n, window, hop) == spans
 
 
-def test_windows_of_a_long_stereo_44k_file_match_reading_each_piece(tmp_path):
+@pytest.mark.parametrize("rate, channels", [(44100, 2), (16000, 1), (22050, 1)])
+def test_build_and_predict_give_identical_gaussians_for_the_same_stretch(tmp_path, rate, channels):
+    """The one analysis path: a segment of build_features and a window of predict are the same numbers."""
+    song = np.concatenate([synthesize(g, 0, seconds=2.0, sample_rate=rate) for g in ("drums", "organ", "bass")])
+    data = np.stack([song, 0.5 * song], axis=1) if channels == 2 else song
+    write_wav(tmp_path / "lib" / "mix" / "song.wav", data, rate=rate)
+    write_wav(tmp_path / "lib" / "mix" / "other.wav", data[::-1], rate=rate)
+    out = tmp_path / "seg.npz"
+    assert build_main([str(tmp_path / "lib"), "-o", str(out), "--segment-seconds", "2", "--jobs", "1", "-q"]) == 0
+    fs = store.load(out)
+    rows = fs.paths == "mix/song.wav"
+    assert fs.segments[rows].tolist() == [[0.0, 2.0], [2.0, 4.0], [4.0, 6.0]]
+    model = train_on_featureset(fs, "knn", k=1)
+    pred = predict_file(model, tmp_path / "lib" / "mix" / "song.wav")  # the model's segments are its windows
+    assert [(s, e) for s, e, _ in pred.windows] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
+    windows = analyse_file(tmp_path / "lib" / "mix" / "song.wav", GaussianFamily(), window_seconds=2.0)
+    np.testing.assert_array_equal(pack(windows.arrays["means"], windows.arrays["covs"]), fs.packed()[rows])
+    # A whole-track build and a one-window prediction are the same Gaussian too.
+    whole = tmp_path / "whole.npz"
+    assert build_main([str(tmp_path / "lib"), "-o", str(whole), "--jobs", "1", "-q"]) == 0
+    one = analyse_file(tmp_path / "lib" / "mix" / "song.wav", GaussianFamily(), window_seconds=30.0, hop_seconds=15.0)
+    np.testing.assert_array_equal(pack(one.arrays["means"], one.arrays["covs"]), store.load(whole).packed()[[1]])
+
+
+def test_windows_are_read_and_resampled_one_by_one(tmp_path):
     rate = 44100
     song = np.concatenate([synthesize(g, 0, seconds=2.0, sample_rate=rate) for g in ("drums", "organ", "bass")])
     path = write_wav(tmp_path / "song.wav", np.stack([song, song], axis=1), rate=rate)
-    windows = list(iter_windows(path, window_seconds=2.0, hop_seconds=2.0))
-    assert [(s, e) for s, e, _ in windows] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
-    for i, (_, _, signal) in enumerate(windows):
-        assert signal.shape == (44100,)  # 2 s at 22050 Hz
+    windows = analyse_file(path, GaussianFamily(), window_seconds=2.0)
+    assert windows.spans.tolist() == [[0.0, 2.0], [2.0, 4.0], [4.0, 6.0]]
+    for i in range(3):
         piece = write_wav(tmp_path / f"piece{i}.wav", song[i * 2 * rate:(i + 1) * 2 * rate], rate=rate)
-        from knn_genre.audio import read_wav
+        mean, cov = analyse_track(piece)
+        np.testing.assert_allclose(windows.arrays["means"][i], mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(windows.arrays["covs"][i], cov, rtol=1e-10, atol=1e-12)
 
-        np.testing.assert_allclose(signal, read_wav(piece), atol=1e-12)
+
+def test_silent_windows_are_left_out_and_named(tmp_path):
+    song = np.concatenate([synthesize("organ", 0, seconds=2.0), np.zeros(2 * 22050), synthesize("organ", 1, seconds=2.0)])
+    path = write_wav(tmp_path / "gap.wav", song)
+    windows = analyse_file(path, GaussianFamily(), window_seconds=2.0)
+    assert windows.spans.tolist() == [[0.0, 2.0], [4.0, 6.0]]
+    assert windows.dropped == ((2.0, 4.0, "digital silence: every sample is 0"),)
 
 
 def test_model_file_round_trip_predicts_identically(features, tmp_path):
     fs = store.load(features)
-    model = train_model(fs, "knn", k=3)
+    model = train_on_featureset(fs, "knn", k=3)
     save_model(model, tmp_path / "m.npz")
     back = load_model(tmp_path / "m.npz")
-    assert back.kind == "knn" and back.settings == {"n_neighbors": 3} and back.genres == fs.genres
+    assert back.name == "knn" and back.settings == {"n_neighbors": 3} and back.genres == fs.genres
     assert back.params == fs.params
-    np.testing.assert_array_equal(back.predict_proba(fs.means, fs.covs), model.predict_proba(fs.means, fs.covs))
+    np.testing.assert_array_equal(back.predict_proba(fs.packed()), model.predict_proba(fs.packed()))
     with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:  # plain arrays only
         assert all(npz[k].dtype != object for k in npz.files)
 
@@ -76,7 +109,7 @@ def test_prediction_of_a_training_clip_equals_its_feature_row(knn_model, collect
     path = collection / "drums" / "drums.00002.wav"
     pred = predict_file(model, path)
     mean, cov = analyse_track(path)
-    np.testing.assert_allclose(pred.probabilities, model.predict_proba(mean, cov)[0])
+    np.testing.assert_allclose(pred.probabilities, model.predict_proba(pack(mean[None], cov[None]))[0])
     assert len(pred.windows) == 1 and pred.genre == "drums"
     assert pred.probabilities.sum() == pytest.approx(1.0)
 
@@ -110,7 +143,7 @@ def test_predict_cli_json_lists_top_genres_per_file(knn_model, collection, tmp_p
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
     songs = [str(collection / "bass" / "bass.00001.wav"), str(bad)]
-    assert predict_main([*songs, "--model", str(knn_model), "--json"]) == 0
+    assert predict_main([*songs, "--model", str(knn_model), "--json"]) == 1  # one file could not be read
     captured = capsys.readouterr()
     records = json.loads(captured.out)
     assert records[0]["path"] == songs[0]
@@ -119,7 +152,8 @@ def test_predict_cli_json_lists_top_genres_per_file(knn_model, collection, tmp_p
     probs = [t["probability"] for t in records[0]["top"]]
     assert probs == sorted(probs, reverse=True)
     assert records[1]["path"] == str(bad) and "error" in records[1]
-    assert "bad.wav" in captured.err
+    assert "bad.wav" in captured.err and "1 of 2 files could not be predicted" in captured.err
+    assert records[0]["genre"] == records[0]["top"][0]["genre"]
 
 
 def test_predict_cli_text_and_windows(knn_model, collection, capsys):
@@ -145,9 +179,9 @@ def test_model_files_are_validated(knn_model, tmp_path):
     np.savez(tmp_path / "newer.npz", **{**arrays, "meta": np.array(json.dumps(meta))})
     with pytest.raises(FeatureFileError, match="upgrade"):
         load_model(tmp_path / "newer.npz")
-    meta["format_version"], meta["kind"] = 1, "os.system"
+    meta["format_version"], meta["model"] = 2, "os.system"
     np.savez(tmp_path / "kind.npz", **{**arrays, "meta": np.array(json.dumps(meta))})
-    with pytest.raises(FeatureFileError, match="invalid model description"):
+    with pytest.raises(FeatureFileError, match="invalid model: unknown model 'os.system'"):
         load_model(tmp_path / "kind.npz")
     np.savez(tmp_path / "obj.npz", **{**arrays, "labels": np.array([object()], dtype=object)})
     with pytest.raises(FeatureFileError, match="pickled"):
@@ -162,13 +196,13 @@ def test_train_rejects_k_larger_than_the_collection(features, tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["svm", "klsvm"])
 def test_svm_models_round_trip_without_pickles(features, tmp_path, kind):
     fs = store.load(features)
-    model = train_model(fs, kind, seed=3)
+    model = train_on_featureset(fs, kind, seed=3)
     assert model.settings and all(isinstance(v, (int, float, str)) for v in model.settings.values())
     save_model(model, tmp_path / "m.npz")
     back = load_model(tmp_path / "m.npz")
-    assert back.kind == kind and back.settings == model.settings and back.seed == 3
-    proba = back.predict_proba(fs.means, fs.covs)
-    np.testing.assert_allclose(proba, model.predict_proba(fs.means, fs.covs), rtol=1e-10, atol=1e-12)
+    assert back.name == kind and back.settings == model.settings and back.data.seed == 3
+    proba = back.predict_proba(fs.packed())
+    np.testing.assert_allclose(proba, model.predict_proba(fs.packed()), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     # Trained on these tracks, the model gets most of them right.
     assert np.mean(np.array(back.genres)[proba.argmax(axis=1)] == fs.labels) > 0.8

@@ -10,12 +10,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from knn_genre import GaussianVectorizer, KLSVMClassifier, make_klsvm_search, make_svm_search
-from knn_genre.divergence import pairwise_symmetric_kl
+from knn_genre import GaussianVectorizer, KLSVMClassifier
+from knn_genre.classifiers.cv import InnerStratifiedKFold
+from knn_genre.classifiers.divergence import pairwise_symmetric_kl
+from knn_genre.classifiers.registry import get_spec, make_model
+from knn_genre.classifiers.svm import FeatureScaler, make_svm_pipeline
 from knn_genre.errors import ParameterError
-from knn_genre.evaluation import InnerStratifiedKFold
-from knn_genre.features import pack, unpack
-from knn_genre.svm import FeatureScaler, make_svm_pipeline, make_table_svm_search
+from knn_genre.features.gaussian import pack, unpack
 
 from test_knn import expected_failed_checks as knn_expected_failed_checks
 from test_knn import make_tracks, run_check
@@ -218,31 +219,32 @@ def test_one_genre_is_an_error(tracks):
 
 def test_svm_search_is_seeded_and_reports_its_choice(tracks):
     X, y = tracks
-    search = make_svm_search(random_state=3, param_grid=SMALL_SVM_GRID, inner_folds=3)
-    assert isinstance(search.cv, InnerStratifiedKFold) and search.cv.random_state == 3
-    search.fit(X, y)
-    assert set(search.best_params_) == set(SMALL_SVM_GRID)
-    again = make_svm_search(random_state=3, param_grid=SMALL_SVM_GRID, inner_folds=3).fit(X, y)
-    assert again.best_params_ == search.best_params_
-    np.testing.assert_array_equal(again.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"])
-    assert search.score(X, y) > 0.9
+    model = make_model("svm", seed=3, params=None).set_params(param_grid=SMALL_SVM_GRID).fit(X, y)
+    assert set(model.searched_params_) == set(SMALL_SVM_GRID)
+    again = make_model("svm", seed=3).set_params(param_grid=SMALL_SVM_GRID).fit(X, y)
+    assert again.searched_params_ == model.searched_params_
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert model.score(X, y) > 0.9
+    # The fitted estimator is the calibrated SVM with the chosen parameters.
+    assert isinstance(model.estimator_, CalibratedClassifierCV)
+    assert model.base_estimator_.get_params()["svc__C"] == model.searched_params_["svc__C"]
 
 
 def test_klsvm_search(tracks):
     X, y = tracks
-    search = make_klsvm_search(random_state=0, param_grid=SMALL_KLSVM_GRID, inner_folds=3).fit(X, y)
-    assert search.best_params_["C"] in (1.0, 10.0) and search.best_params_["gamma"] in (0.3, 3.0)
-    assert search.n_splits_ == 3
+    model = make_model("klsvm").set_params(param_grid=SMALL_KLSVM_GRID).fit(X, y)
+    assert model.searched_params_["C"] in (1.0, 10.0) and model.searched_params_["gamma"] in (0.3, 3.0)
+    assert isinstance(model.base_estimator_, KLSVMClassifier)
 
 
 def test_default_grids_are_what_the_searches_use():
-    assert make_svm_search().param_grid == {
+    assert get_spec("svm").variant("gaussian").grid == {
         "vectorize__covariance": ["raw", "log-euclidean"],
         "svc__C": [1.0, 10.0, 100.0],
         "svc__gamma": [0.001, 0.003, 0.01, 0.03],
     }
-    assert make_klsvm_search().param_grid == {"C": [1.0, 10.0, 100.0], "gamma": [0.3, 1.0, 3.0, 10.0]}
-    assert sorted(make_table_svm_search().param_grid) == ["scale__method", "svc__C", "svc__gamma"]
+    assert get_spec("klsvm").variant("gaussian").grid == {"C": [1.0, 10.0, 100.0], "gamma": [0.3, 1.0, 3.0, 10.0]}
+    assert sorted(get_spec("svm").variant("table").grid) == ["scale__method", "svc__C", "svc__gamma"]
 
 
 def test_inner_folds_shrink_to_the_smallest_genre_without_warnings():
@@ -266,11 +268,18 @@ def test_inner_folds_shrink_to_the_smallest_genre_without_warnings():
 
 
 def test_search_runs_with_a_single_track_genre(tracks):
-    # An outer training fold of a tiny collection can hold one track of a genre.
+    # An outer training fold of a tiny collection can hold one track of a genre:
+    # the search runs on 2 inner folds, and probabilities come from the softmax
+    # of the decision values, which a calibration could not give that genre.
+    from knn_genre.classifiers.probability import SoftmaxClassifier
+
     X, y = tracks
     keep = np.r_[0:10, 15:25, 30]
-    search = make_klsvm_search(param_grid=SMALL_KLSVM_GRID).fit(X[keep], y[keep])
-    assert search.n_splits_ == 2
+    model = make_model("klsvm").set_params(param_grid=SMALL_KLSVM_GRID).fit(X[keep], y[keep])
+    assert isinstance(model.estimator_, SoftmaxClassifier)
+    proba = model.predict_proba(X[keep])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict(X[keep]), model.classes_[proba.argmax(axis=1)])
 
 
 def test_feature_scaler(tracks):

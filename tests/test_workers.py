@@ -11,8 +11,8 @@ import pytest
 from joblib.externals.loky import get_reusable_executor
 from threadpoolctl import threadpool_info
 
-from knn_genre import workers
-from knn_genre.workers import run_tasks
+from knn_genre.pipeline import workers
+from knn_genre.pipeline.workers import run_tasks
 
 
 def square_and_pid(x):

@@ -53,3 +53,20 @@ def tone(seconds: float = 1.0, rate: int = 22050, seed: int = 0) -> np.ndarray:
     x = sum(np.sin(2 * np.pi * 220 * h * t + rng.uniform(0, 6)) / h for h in range(1, 8))
     x = x * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t)) + 0.01 * rng.standard_normal(len(t))
     return 0.8 * x / np.abs(x).max()
+
+
+def read_signal(path, rate: int = 22050) -> np.ndarray:
+    """The whole file as mono float64 at ``rate``, as the package reads it."""
+    from knn_genre.audio import read_audio
+
+    return read_audio(path, rate)[0]
+
+
+def analyse_track(path, params=None):
+    """Mean and covariance of a whole file, through the package's one analysis path."""
+    from knn_genre.features.analysis import analyse_file
+    from knn_genre.features.families import GaussianFamily
+    from knn_genre.features.params import MFCCParams
+
+    analysis = analyse_file(path, GaussianFamily(params or MFCCParams()))
+    return analysis.arrays["means"][0], analysis.arrays["covs"][0]

@@ -1,4 +1,4 @@
-"""Discovering tracks in a ``DATA_DIR/<genre>/<track>.wav`` collection."""
+"""Discovering tracks in a ``DATA_DIR/<genre>/<track>`` collection (the GTZAN layout)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DatasetError
+from ..audio import is_audio_name
+from ..errors import DatasetError
 
 __all__ = ["Track", "Discovery", "discover"]
-
-AUDIO_SUFFIXES = (".wav",)
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,12 @@ class Discovery:
 
 
 def discover(data_dir: str | os.PathLike) -> Discovery:
-    """Find ``<genre>/*.wav`` files under ``data_dir``, sorted by path.
+    """Find the audio files under ``data_dir/<genre>/``, sorted by path.
 
     The genre of a track is the name of the folder it sits in; genres are
     sorted by name, never by ``os.listdir`` order, so labels do not depend on
-    the file system. Files that are not ``.wav`` (``.DS_Store``, notes, ...)
+    the file system. Files whose suffix is not an audio format
+    (:data:`knn_genre.audio.AUDIO_SUFFIXES`; ``.DS_Store``, notes, ...)
     and files directly in ``data_dir`` are ignored and listed in
     ``Discovery.ignored``. Hidden genre folders are skipped. Links to folders
     are not followed; sub-folders that cannot be listed (permissions) are
@@ -80,7 +80,7 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DatasetError(root, "not a folder; expected DATA_DIR/<genre>/<track>.wav")
+        raise DatasetError(root, "not a folder; expected DATA_DIR/<genre>/<track>")
     try:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as exc:
@@ -95,7 +95,7 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
         for rel, is_dir in _walk(entry, root, unreadable):
             if any(part.startswith(".") for part in rel.split("/")[1:]):
                 ignored.append(rel)
-            elif rel.lower().endswith(AUDIO_SUFFIXES):
+            elif is_audio_name(rel):
                 # A folder named x.wav is kept: the reader reports it as bad input.
                 tracks.append(Track(rel, entry.name))
             elif not is_dir:

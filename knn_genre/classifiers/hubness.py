@@ -16,7 +16,7 @@ distribution of the distances from ``x`` to all other points,
 ``1 - MP``. Here ``F_x`` is approximated by a Gaussian whose mean and
 standard deviation are estimated per point (their "MP Gaussian, independent"
 variant), which needs only two numbers per track and can be computed tile
-by tile (:func:`knn_genre.divergence.symmetric_kl_moments`), so memory stays
+by tile (:func:`knn_genre.classifiers.divergence.symmetric_kl_moments`), so memory stays
 bounded. The Gaussian is fitted to ``log1p`` of the divergences, whose
 distribution is far closer to normal than the long-tailed divergences
 themselves and is not dominated by the huge divergences of a silent or
@@ -66,7 +66,7 @@ def mutual_proximity_gaussian(dist, query_mean, query_std, ref_mean, ref_std) ->
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.hubness import mutual_proximity_gaussian
+    >>> from knn_genre.classifiers.hubness import mutual_proximity_gaussian
     >>> d = np.array([[1.0, 3.0]])
     >>> mutual_proximity_gaussian(d, np.array([3.0]), np.array([1.0]),
     ...                           np.array([3.0, 3.0]), np.array([1.0, 1.0])).round(4).tolist()
@@ -107,7 +107,7 @@ def hubness_skewness(indices, n_ref: int) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.hubness import hubness_skewness
+    >>> from knn_genre.classifiers.hubness import hubness_skewness
     >>> round(hubness_skewness(np.array([[0], [0], [0], [1]]), 4), 3)
     0.816
     >>> hubness_skewness(np.array([[1], [2], [3], [0]]), 4)

@@ -1,47 +1,33 @@
-"""Support vector machines on track Gaussians, and their parameter searches.
+"""Support vector machines on track Gaussians and feature vectors, and their grids.
 
 Two ways to put an SVM on packed Gaussians (see :mod:`knn_genre.features`):
 
 * :class:`GaussianVectorizer` turns each Gaussian into a plain vector (its
   mean and its covariance, raw or in log coordinates), which
-  :func:`make_svm_search` standardises and classifies with an RBF ``SVC``;
+  :func:`make_svm_pipeline` standardises and classifies with an RBF ``SVC``;
 * :class:`KLSVMClassifier` keeps the Gaussians and uses the kernel
   ``K = exp(-gamma * skl / scale)`` on their symmetric KL divergence
   (Mandel & Ellis, "Song-level features and support vector machines for
   music classification", ISMIR 2005).
 
-The ``make_*_search`` functions wrap a model in a ``GridSearchCV`` with a
-seeded inner :class:`~knn_genre.evaluation.InnerStratifiedKFold`. The search
-is itself an estimator: :func:`knn_genre.evaluation.evaluate_models` fits one
-per outer fold, so the hyper-parameters are chosen on the outer training
-tracks only (nested cross-validation), and the inner best score, which is
-optimistic, is never reported as accuracy.
+Their parameter grids are searched by the registry's models
+(:mod:`knn_genre.classifiers.registry`) on seeded inner folds of the
+training tracks only, so an evaluation is nested.
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .divergence import (
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_FLOOR,
-    DEFAULT_RIDGE,
-    gaussian_terms,
-    regularize_covariances,
-    symmetric_kl_from_terms,
-)
-from .errors import ParameterError
-from .evaluation import InnerStratifiedKFold
-from .features import packed_dim, unpack
+from ..errors import ParameterError, check_choice, check_integer, check_number
+from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
+from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
 
 __all__ = [
     "GaussianVectorizer",
@@ -50,11 +36,8 @@ __all__ = [
     "SVM_PARAM_GRID",
     "TABLE_SVM_PARAM_GRID",
     "KLSVM_PARAM_GRID",
-    "DEFAULT_INNER_FOLDS",
     "make_svm_pipeline",
-    "make_svm_search",
-    "make_table_svm_search",
-    "make_klsvm_search",
+    "make_table_svm_pipeline",
 ]
 
 _COVARIANCE_MODES = ("raw", "log-variance", "log-euclidean")
@@ -62,10 +45,7 @@ _SCALER_METHODS = ("standard", "quantile")
 _SCALES = ("median", "mean")
 _SPECTRA = ("clip", "none")
 
-#: Inner folds of the parameter searches (fewer when a genre is smaller).
-DEFAULT_INNER_FOLDS = 5
-
-#: Grid of :func:`make_svm_search`. The features are standardised, so
+#: Grid of the ``svm`` model. The features are standardised, so
 #: sklearn's ``gamma="scale"`` would be 1/104 for 13 MFCCs; on a sample of
 #: real GTZAN clips smaller values scored higher and larger ones lower.
 #: There, ``"log-variance"`` coordinates scored below ``"log-euclidean"``
@@ -77,7 +57,7 @@ SVM_PARAM_GRID = {
     "svc__gamma": [0.001, 0.003, 0.01, 0.03],
 }
 
-#: Grid of :func:`make_table_svm_search` (feature tables). ``gamma`` in
+#: Grid of the ``svm`` model on tables (feature tables). ``gamma`` in
 #: steps of 2 around sklearn's ``"scale"`` (1/57 for GTZAN's 57 features).
 #: On ``features_30_sec.csv`` both this finer grid (rather than steps of
 #: about 3 over a wider range) and the quantile option raised the nested
@@ -88,7 +68,7 @@ TABLE_SVM_PARAM_GRID = {
     "svc__gamma": [0.005, 0.01, 0.02, 0.04],
 }
 
-#: Grid of :func:`make_klsvm_search`; ``gamma`` is relative to the median
+#: Grid of the ``klsvm`` model; ``gamma`` is relative to the median
 #: training divergence, so the same grid suits any collection.
 KLSVM_PARAM_GRID = {
     "C": [1.0, 10.0, 100.0],
@@ -114,7 +94,7 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
       respects their geometry.
 
     Covariances that are not safely positive definite are first regularised
-    as in :func:`knn_genre.divergence.regularize_covariances`, so logarithms
+    as in :func:`knn_genre.features.gaussian.regularize_covariances`, so logarithms
     are always finite. The transform is row by row and has nothing to learn;
     ``fit`` only checks the width.
 
@@ -134,8 +114,8 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.features import pack
-    >>> from knn_genre.svm import GaussianVectorizer
+    >>> from knn_genre.features.gaussian import pack
+    >>> from knn_genre.classifiers.svm import GaussianVectorizer
     >>> X = pack(np.array([[1.0, 2.0]]), np.array([[[4.0, 1.0], [1.0, 1.0]]]))
     >>> GaussianVectorizer(covariance="raw").fit_transform(X).tolist()
     [[1.0, 2.0, 4.0, 1.0, 1.0]]
@@ -150,9 +130,8 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
         self.ridge = ridge
 
     def _check_params(self):
-        if self.covariance not in _COVARIANCE_MODES:
-            raise ParameterError(f"covariance={self.covariance!r} must be one of {_COVARIANCE_MODES}")
-        _check_ridge(self.ridge)
+        check_choice("covariance", self.covariance, _COVARIANCE_MODES)
+        check_number("ridge", self.ridge, minimum=0)
 
     def fit(self, X, y=None):
         """Check the packed width of ``X``.
@@ -232,7 +211,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.svm import FeatureScaler
+    >>> from knn_genre.classifiers.svm import FeatureScaler
     >>> X = np.array([[1.0], [2.0], [3.0], [100.0]])
     >>> FeatureScaler().fit_transform(X).round(2).ravel().tolist()
     [-0.6, -0.58, -0.55, 1.73]
@@ -245,8 +224,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fit the scaler on training vectors ``X`` of shape (n_samples, n_features)."""
-        if self.method not in _SCALER_METHODS:
-            raise ParameterError(f"method={self.method!r} must be one of {_SCALER_METHODS}")
+        check_choice("method", self.method, _SCALER_METHODS)
         X = validate_data(self, X, dtype=np.float64)
         if self.method == "standard":
             self.scaler_ = StandardScaler().fit(X)
@@ -262,22 +240,12 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         return self.scaler_.transform(X)
 
 
-def _check_ridge(ridge):
-    if isinstance(ridge, bool) or not isinstance(ridge, Real) or not (np.isfinite(ridge) and ridge >= 0):
-        raise ParameterError(f"ridge={ridge!r} must be a finite number >= 0")
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, Real) or not (np.isfinite(value) and value > 0):
-        raise ParameterError(f"{name}={value!r} must be a finite number > 0")
-
-
 class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     """Support vector machine with the exponentiated symmetric-KL kernel.
 
     The kernel between tracks ``p`` and ``q`` is
     ``K(p, q) = exp(-gamma * skl(p, q) / scale_)`` with the symmetric KL of
-    :mod:`knn_genre.divergence` and ``scale_`` a typical divergence between
+    :mod:`knn_genre.classifiers.divergence` and ``scale_`` a typical divergence between
     *training* tracks (their median by default), fixed at ``fit`` so that
     ``gamma`` is dimensionless and no test track influences the model.
 
@@ -314,7 +282,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         above.
     ridge : float, default=1e-8
         Relative eigenvalue floor for covariances that are not safely
-        positive definite, see :func:`knn_genre.divergence.regularize_covariances`.
+        positive definite, see :func:`knn_genre.features.gaussian.regularize_covariances`.
     block_size : int, default=1024
         Test tracks whose kernel rows are computed at once
         (``block_size * n_train * 8`` bytes).
@@ -328,8 +296,8 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         Dimension ``d`` of the Gaussians.
     origin_ : ndarray of shape (d,)
         Mean of the training means, subtracted before the divergence terms
-        are computed (see :class:`knn_genre.knn.KLKNNClassifier`).
-    reference_terms_ : knn_genre.divergence.GaussianTerms
+        are computed (see :class:`knn_genre.classifiers.knn.KLKNNClassifier`).
+    reference_terms_ : knn_genre.classifiers.divergence.GaussianTerms
         Divergence terms of the training tracks.
     scale_ : float
         Divergence in nats that ``gamma`` is relative to.
@@ -345,13 +313,13 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    make_klsvm_search : the grid search over ``C`` and ``gamma``.
+    knn_genre.classifiers.registry : the ``klsvm`` model searches ``C`` and ``gamma``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.features import pack
-    >>> from knn_genre.svm import KLSVMClassifier
+    >>> from knn_genre.features.gaussian import pack
+    >>> from knn_genre.classifiers.svm import KLSVMClassifier
     >>> rng = np.random.default_rng(0)
     >>> means = np.concatenate([rng.normal(0, 1, (10, 2)), rng.normal(4, 1, (10, 2))])
     >>> X = pack(means, np.tile(np.eye(2), (20, 1, 1)))
@@ -380,19 +348,16 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.block_size = block_size
 
     def _check_params(self):
-        _check_positive("C", self.C)
-        _check_positive("gamma", self.gamma)
+        check_number("C", self.C, minimum=0, strict=True)
+        check_number("gamma", self.gamma, minimum=0, strict=True)
         if isinstance(self.scale, str):
             if self.scale not in _SCALES:
                 raise ParameterError(f"scale={self.scale!r} must be one of {_SCALES} or a number > 0")
         else:
-            _check_positive("scale", self.scale)
-        if self.spectrum not in _SPECTRA:
-            raise ParameterError(f"spectrum={self.spectrum!r} must be one of {_SPECTRA}")
-        _check_ridge(self.ridge)
-        block = self.block_size
-        if isinstance(block, bool) or not isinstance(block, Integral) or block < 1:
-            raise ParameterError(f"block_size={block!r} must be a positive integer")
+            check_number("scale", self.scale, minimum=0, strict=True)
+        check_choice("spectrum", self.spectrum, _SPECTRA)
+        check_number("ridge", self.ridge, minimum=0)
+        check_integer("block_size", self.block_size)
 
     def _terms(self, X):
         means, covs = unpack(X)
@@ -541,80 +506,6 @@ def make_svm_pipeline(*, covariance="log-euclidean") -> Pipeline:
     )
 
 
-def _search(estimator, grid, random_state, inner_folds, n_jobs) -> GridSearchCV:
-    # Copies, so that editing a search's grid never edits the module's defaults.
-    if isinstance(grid, dict):
-        grid = {key: list(values) for key, values in grid.items()}
-    else:
-        grid = [{key: list(values) for key, values in part.items()} for part in grid]
-    return GridSearchCV(
-        estimator,
-        grid,
-        cv=InnerStratifiedKFold(inner_folds, random_state=random_state),
-        scoring="accuracy",
-        n_jobs=n_jobs,
-        # A failing fit is a bug to see, not a NaN score to skip.
-        error_score="raise",
-    )
-
-
-def make_svm_search(
-    random_state=0, *, param_grid=None, inner_folds=DEFAULT_INNER_FOLDS, n_jobs=None
-) -> GridSearchCV:
-    """Grid search over :func:`make_svm_pipeline`, for packed Gaussians.
-
-    Parameters
-    ----------
-    random_state : int, default=0
-        Seed of the inner stratified folds.
-    param_grid : dict or list of dict, default=None
-        ``SVM_PARAM_GRID`` if None: the covariance coordinates, ``C`` and the
-        RBF ``gamma``.
-    inner_folds : int, default=5
-        Inner folds, reduced to the smallest genre of the training tracks
-        (at least 2), see :class:`~knn_genre.evaluation.InnerStratifiedKFold`.
-    n_jobs : int, default=None
-        Parallel fits of the search (joblib).
-
-    Returns
-    -------
-    sklearn.model_selection.GridSearchCV
-        Refits the best parameters on all the tracks it is given;
-        ``best_params_`` says which were chosen.
-
-    Examples
-    --------
-    >>> from knn_genre.svm import make_svm_search
-    >>> search = make_svm_search(random_state=0)
-    >>> sorted(search.param_grid)
-    ['svc__C', 'svc__gamma', 'vectorize__covariance']
-    """
-    grid = SVM_PARAM_GRID if param_grid is None else param_grid
-    return _search(make_svm_pipeline(), grid, random_state, inner_folds, n_jobs)
-
-
-def make_table_svm_search(
-    random_state=0, *, param_grid=None, inner_folds=DEFAULT_INNER_FOLDS, n_jobs=None
-) -> GridSearchCV:
-    """Grid search over ``FeatureScaler -> SVC(RBF)``, for plain feature vectors.
-
-    For published feature tables (:mod:`knn_genre.tabular`); parameters as
-    in :func:`make_svm_search`, with ``TABLE_SVM_PARAM_GRID`` by default:
-    the scaling method (standard or quantile), ``C`` and ``gamma``.
-    """
-    grid = TABLE_SVM_PARAM_GRID if param_grid is None else param_grid
-    pipe = Pipeline([("scale", FeatureScaler()), ("svc", SVC(kernel="rbf"))])
-    return _search(pipe, grid, random_state, inner_folds, n_jobs)
-
-
-def make_klsvm_search(
-    random_state=0, *, param_grid=None, inner_folds=DEFAULT_INNER_FOLDS, n_jobs=None
-) -> GridSearchCV:
-    """Grid search over :class:`KLSVMClassifier`'s ``C`` and ``gamma``.
-
-    Parameters as in :func:`make_svm_search`, with ``KLSVM_PARAM_GRID`` by
-    default. Each candidate is fitted on the inner training tracks only, so
-    its ``scale_`` never sees the inner (or outer) test tracks.
-    """
-    grid = KLSVM_PARAM_GRID if param_grid is None else param_grid
-    return _search(KLSVMClassifier(), grid, random_state, inner_folds, n_jobs)
+def make_table_svm_pipeline() -> Pipeline:
+    """``FeatureScaler -> SVC(RBF)`` for plain feature vectors (published tables)."""
+    return Pipeline([("scale", FeatureScaler()), ("svc", SVC(kernel="rbf"))])

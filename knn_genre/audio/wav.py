@@ -1,6 +1,6 @@
-"""Reading ``.wav`` files into normalised mono float signals at one rate.
+"""WAV files: the header checked against the file, then samples by frame range.
 
-All file reading of audio happens here, in two steps:
+Reading happens in two steps:
 
 1. :func:`wav_info` walks the RIFF chunks and checks the header against the
    file *before* any sample is read: every declared size must fit in the
@@ -8,14 +8,12 @@ All file reading of audio happens here, in two steps:
    ``WAVE_FORMAT_EXTENSIBLE``), and the sample rate plausible. A damaged or
    hostile header therefore gives a one-line reason, never a huge allocation
    or a silently shortened track.
-2. :func:`decode_wav` reads exactly the frames the header declares, with the
-   sample layout of :func:`scipy.io.wavfile.read` (the tests check that both
-   agree bit for bit on every format).
-
-Integer PCM is scaled to [-1, 1] (uint8 ``(x - 128) / 128``, int16
-``x / 2**15``, 24- and 32-bit ``x / 2**31``, samples being left-justified in
-their container), float files pass through, channels are averaged and other
-rates are resampled with :func:`scipy.signal.resample_poly`.
+2. :class:`WavSource` maps the checked data chunk with
+   :func:`scipy.io.wavfile.read` (``mmap=True``), or, for the valid layouts
+   scipy cannot map (24-bit and other odd widths, a RIFF size of 0, RF64),
+   decodes the mapped bytes itself with scipy's sample layout (the tests
+   check that both agree bit for bit on every format). Either way only the
+   frames asked for are read from disk, so memory is bounded by the window.
 """
 
 from __future__ import annotations
@@ -25,34 +23,14 @@ import stat
 import struct
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 from scipy.io import wavfile
 
-from .errors import AudioError
+from ..errors import AudioError
+from .signal import check_rate, to_float, to_mono
 
-__all__ = [
-    "WavInfo",
-    "wav_info",
-    "decode_wav",
-    "samples_from_bytes",
-    "read_wav",
-    "to_float",
-    "to_mono",
-    "resample",
-    "MIN_SAMPLE_RATE",
-    "MAX_SAMPLE_RATE",
-]
-
-#: Plausible sample rates of a music file, in Hz. Outside this range a header
-#: is damaged, and resampling from it would cost unbounded time and memory.
-MIN_SAMPLE_RATE = 1000
-MAX_SAMPLE_RATE = 768000
-
-# Largest term of the up/down ratio given to resample_poly: its filter has
-# about 20 * max(up, down) taps, so this bounds the work for odd rates.
-_MAX_RATIO_TERM = 2**15
+__all__ = ["WavInfo", "WavSource", "wav_info", "samples_from_bytes"]
 
 # More chunks than any real wav has before its data (fmt, fact, LIST, bext,
 # ...); a file made of millions of empty chunks would otherwise be slow.
@@ -96,15 +74,6 @@ _MAGIC_NAMES = (
     (b"<", "a text/HTML file"),
 )
 
-# Divisor that maps each integer dtype onto [-1, 1]; uint8 is also offset.
-_INT_SCALE = {
-    np.dtype(np.uint8): 2.0**7,
-    np.dtype(np.int16): 2.0**15,
-    np.dtype(np.int32): 2.0**31,
-    np.dtype(np.int64): 2.0**63,
-}
-
-
 @dataclass(frozen=True)
 class WavInfo:
     """The layout of a wav file, as checked by :func:`wav_info`.
@@ -145,125 +114,6 @@ class WavInfo:
     def seconds(self) -> float:
         """Duration in seconds."""
         return self.frames / self.sample_rate
-
-
-def to_float(data: np.ndarray) -> np.ndarray:
-    """Scale PCM samples to float64 in [-1, 1].
-
-    Parameters
-    ----------
-    data : ndarray of shape (n_samples,) or (n_samples, n_channels)
-        uint8, int16, int32 (also 24-bit, left-justified), int64, float32 or
-        float64, in either byte order.
-
-    Returns
-    -------
-    ndarray of float64, same shape
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from knn_genre.audio import to_float
-    >>> to_float(np.array([-32768, 0, 16384], dtype=np.int16))
-    array([-1. ,  0. ,  0.5])
-    >>> to_float(np.array([0, 128, 255], dtype=np.uint8))
-    array([-1.       ,  0.       ,  0.9921875])
-    """
-    dtype = data.dtype.newbyteorder("=")
-    if dtype.kind == "f":
-        return data.astype(np.float64, copy=False)
-    if dtype not in _INT_SCALE:
-        raise TypeError(f"unsupported sample type {data.dtype}; expected uint8, int16, int32, int64 or float")
-    out = data.astype(np.float64)
-    if dtype == np.uint8:
-        out -= 128.0
-    out /= _INT_SCALE[dtype]
-    return out
-
-
-def to_mono(data: np.ndarray) -> np.ndarray:
-    """Average channels: (n_samples, n_channels) -> (n_samples,); mono passes through."""
-    if data.ndim == 1:
-        return data
-    return data.mean(axis=1)
-
-
-def resample(signal: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Resample a 1-d signal from ``rate`` to ``target_rate`` Hz (polyphase).
-
-    The ratio is exact for every common rate (8000, 11025, 16000, 44100,
-    48000, 96000, ... Hz). For an odd rate whose exact ratio would need a
-    filter of millions of taps, the nearest ratio with terms up to 32768 is
-    used instead; the rates then differ by less than a millionth.
-    """
-    if rate == target_rate:
-        return signal
-    ratio = Fraction(int(target_rate), int(rate))
-    if max(ratio.numerator, ratio.denominator) > _MAX_RATIO_TERM:
-        # Bound the denominator (down) so that the numerator (up) stays bounded too.
-        max_down = max(1, min(_MAX_RATIO_TERM, _MAX_RATIO_TERM * int(rate) // int(target_rate)))
-        ratio = ratio.limit_denominator(max_down)
-    # Imported here: scipy.signal takes half a second to import, and most
-    # collections need no resampling (worker start-up time matters).
-    from scipy.signal import resample_poly
-
-    return resample_poly(signal, ratio.numerator, ratio.denominator)
-
-
-def read_wav(path: str | os.PathLike, sample_rate: int = 22050) -> np.ndarray:
-    """Read a ``.wav`` file as a mono float64 signal at ``sample_rate`` Hz.
-
-    Parameters
-    ----------
-    path : str or path-like
-    sample_rate : int, default=22050
-        Target rate in Hz.
-
-    Returns
-    -------
-    signal : ndarray of shape (n_samples,), float64
-
-    Raises
-    ------
-    AudioError
-        If the file cannot be opened or decoded as a wav, holds no samples,
-        or holds non-finite samples. The message names the file and the
-        reason, in one line.
-    """
-    signal, rate = decode_wav(path)
-    try:
-        return resample(signal, rate, sample_rate)
-    except MemoryError:
-        raise AudioError(os.fspath(path), f"too long to resample in memory ({len(signal)} frames)") from None
-
-
-def decode_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a ``.wav`` file as a mono float64 signal at its own rate.
-
-    Returns
-    -------
-    signal : ndarray of shape (frames,), float64
-        Integer PCM scaled to [-1, 1], float passed through, channels averaged.
-    sample_rate : int
-        In Hz.
-
-    Raises
-    ------
-    AudioError
-        As :func:`read_wav`.
-    """
-    path = os.fspath(path)
-    with _open_regular(path) as fh:
-        info = _inspect(fh, path)
-        data = _read_samples(fh, info, path)
-    try:
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are reported just below
-            signal = to_mono(to_float(data))
-    except MemoryError:
-        raise AudioError(path, f"too large to decode in memory ({info.frames} frames)") from None
-    if not np.all(np.isfinite(signal)):
-        raise AudioError(path, "samples contain NaN or infinity")
-    return signal, info.sample_rate
 
 
 def wav_info(path: str | os.PathLike) -> WavInfo:
@@ -418,10 +268,7 @@ def _parse_fmt(raw: bytes, e: str, path: str) -> tuple:
         bad(f"unsupported {bits}-bit integer samples in {container}-byte containers (at most 64 bits)")
     if tag == _IEEE_FLOAT and (container, bits) not in ((4, 32), (8, 64)):
         bad(f"unsupported {bits}-bit float samples; only 32- and 64-bit float can be read")
-    if rate == 0:
-        bad("damaged header: sample rate 0 Hz")
-    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        bad(f"implausible sample rate {rate} Hz in the header (supported: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
+    check_rate(path, rate)
     return ("pcm" if tag == _PCM else "float"), channels, rate, container, bits
 
 
@@ -440,43 +287,105 @@ def _layout(fmt: tuple, big_endian: bool, offset: int, data_size: int, available
     return WavInfo(rate, channels, encoding, bits, container, big_endian, offset, frames)
 
 
-def _read_samples(fh, info: WavInfo, path: str) -> np.ndarray:
-    """The sample array, shape (frames,) or (frames, channels), read by scipy.
+class WavSource:
+    """An open, checked wav file whose samples are read by frame range.
 
-    :func:`wav_info` has already checked every size against the file, so
-    scipy only ever reads what is there, and a shortened read is refused.
+    Parameters
+    ----------
+    path : str or path-like
+
+    Attributes
+    ----------
+    path : str
+    info : WavInfo
+    sample_rate : int
+        In Hz.
+    frames : int
+        Frames (one sample per channel) in the file.
+
+    Raises
+    ------
+    AudioError
+        As :func:`wav_info`, or if the samples cannot be mapped.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        with _open_regular(self.path) as fh:
+            self.info = _inspect(fh, self.path)
+            self._scipy = _scipy_map(self.path, self.info)
+            self._raw = None if self._scipy is not None else _byte_map(fh, self.info, self.path)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @property
+    def frames(self) -> int:
+        return self.info.frames
+
+    def samples(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` as stored: shape (n,) or (n, channels), scipy's dtypes."""
+        if self._scipy is not None:
+            return self._scipy[start:stop]
+        return samples_from_bytes(self._raw[start:stop], self.info)
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` as a mono float64 signal in [-1, 1], at :attr:`sample_rate`.
+
+        Raises
+        ------
+        AudioError
+            If the samples hold NaN or infinity, or do not fit in memory.
+        """
+        stop = self.frames if stop is None else stop
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are reported just below
+                signal = to_mono(to_float(self.samples(start, stop)))
+        except MemoryError:
+            raise AudioError(self.path, f"too large to decode in memory ({stop - start} frames)") from None
+        if not np.all(np.isfinite(signal)):
+            where = f" (at {start / self.sample_rate:.1f} s)" if start or stop < self.frames else ""
+            raise AudioError(self.path, f"samples contain NaN or infinity{where}")
+        return signal
+
+    def close(self) -> None:
+        self._scipy = self._raw = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _scipy_map(path: str, info: WavInfo):
+    """scipy's memory map of the samples, or None where scipy cannot map this layout.
+
+    scipy maps only files it opens by name (given an open file it reads
+    everything). :func:`wav_info` has already checked every size against
+    the file, so scipy only ever maps what is there; a layout that differs
+    from the checked one (another frame count or sample type) falls back to
+    the checked layout.
     """
     with warnings.catch_warnings():
-        # scipy's warnings are about chunks it skips (bext, LIST, ...); sizes
-        # were checked above and the frame count is checked below.
+        # scipy's warnings are about chunks it skips (bext, LIST, ...).
         warnings.simplefilter("ignore", wavfile.WavFileWarning)
         try:
-            fh.seek(0)
-            _, data = wavfile.read(fh, mmap=False)
-        except MemoryError:
-            raise AudioError(path, f"too large to read in memory ({info.frames * info.block_align} bytes)") from None
-        except Exception:  # noqa: BLE001 - scipy trips on some valid headers
-            data = _decode_samples(fh, info, path)
-    if len(data) != info.frames:
-        raise AudioError(path, f"read {len(data)} frames where the header declares {info.frames}")
-    return data
+            _, data = wavfile.read(path, mmap=True)
+        except Exception:  # noqa: BLE001 - scipy trips on some valid headers; the own decoder reads them
+            return None
+    width = data.dtype.itemsize
+    same = len(data) == info.frames and width == info.container_bytes and data.size == info.frames * info.channels
+    return data if same else None
 
 
-def _decode_samples(fh, info: WavInfo, path: str) -> np.ndarray:
-    """The sample array decoded here, laid out as scipy lays it out.
-
-    For valid headers scipy cannot parse (a RIFF size of 0, RF64); the tests
-    check that both decoders agree bit for bit where scipy can.
-    """
-    nbytes = info.frames * info.block_align
-    fh.seek(info.data_offset)
+def _byte_map(fh, info: WavInfo, path: str) -> np.ndarray:
+    """A read-only map of the data chunk, shape (frames, block_align) bytes."""
     try:
-        raw = _read(fh, nbytes, path)
-    except MemoryError:
-        raise AudioError(path, f"too large to read in memory ({nbytes} bytes)") from None
-    if len(raw) != nbytes:
-        raise AudioError(path, f"truncated while reading: {len(raw)} of {nbytes} bytes (the file changed?)")
-    return samples_from_bytes(raw, info)
+        return np.memmap(fh, dtype=np.uint8, mode="r", offset=info.data_offset, shape=(info.frames, info.block_align))
+    except (OSError, ValueError) as exc:
+        raise AudioError(path, f"cannot map the samples: {exc}") from None
 
 
 def samples_from_bytes(raw, info: WavInfo) -> np.ndarray:

@@ -27,7 +27,7 @@ halves the width of the product (210 columns for d=13).
 Covariances that are not positive definite (digital silence gives an all-zero
 covariance, constant or too few frames give a rank-deficient one, arbitrary
 numbers need not be PSD at all) are projected onto the positive-definite cone
-by :func:`regularize_covariances`, so divergences are always finite.
+by :func:`knn_genre.features.gaussian.regularize_covariances`, so divergences are always finite.
 Divergences within the rounding error of their dot product are returned as
 exactly 0, so identical Gaussians are at divergence 0 (see
 :func:`_divergence_block`).
@@ -36,16 +36,17 @@ exactly 0, so identical Gaussians are at divergence 0 (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
+
+from ..errors import ParameterError, check_integer
+from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, regularize_covariances
 
 __all__ = [
     "DEFAULT_RIDGE",
     "DEFAULT_FLOOR",
     "DEFAULT_BLOCK_SIZE",
     "GaussianTerms",
-    "regularize_covariances",
     "gaussian_terms",
     "symmetric_kl_from_terms",
     "pairwise_symmetric_kl",
@@ -53,21 +54,9 @@ __all__ = [
     "symmetric_kl_moments",
 ]
 
-#: Relative eigenvalue floor: eigenvalues below ``DEFAULT_RIDGE`` times the
-#: mean absolute eigenvalue are raised to it, bounding the condition number
-#: of a regularised covariance by about ``d / DEFAULT_RIDGE``.
-DEFAULT_RIDGE = 1e-8
-
-#: Absolute eigenvalue floor in squared feature units, for covariances with
-#: no scale of their own (all zero). MFCC variances are O(1-100).
-DEFAULT_FLOOR = 1e-12
-
 #: Side of the square tiles of the (query x reference) divergence matrix that
 #: are held in memory at once: 1024**2 float64 values are 8 MiB per tile.
 DEFAULT_BLOCK_SIZE = 1024
-
-# Covariances factorised per batched Cholesky call in the fast path.
-_CHOLESKY_CHUNK = 1024
 
 # Up to this many neighbours per tile, repeated argmin beats argpartition
 # (0.2 ms against 1.1 ms for k = 5 on a 340 x 660 tile).
@@ -161,166 +150,13 @@ def _check_gaussians(means, covs, name="") -> tuple[np.ndarray, np.ndarray]:
     covs = np.asarray(covs, dtype=np.float64)
     label = f"{name}: " if name else ""
     if means.ndim != 2 or means.shape[1] < 1 or covs.shape != means.shape + means.shape[1:]:
-        raise ValueError(
+        raise ParameterError(
             f"{label}means of shape (n, d) and covariances of shape (n, d, d) with d >= 1 "
             f"expected, got {means.shape} and {covs.shape}"
         )
     if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covs))):
-        raise ValueError(f"{label}means and covariances must be finite (no NaN or inf)")
+        raise ParameterError(f"{label}means and covariances must be finite (no NaN or inf)")
     return means, covs
-
-
-def _check_regularization(ridge, floor):
-    if not (np.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge={ridge!r} must be a finite number >= 0")
-    if not (np.isfinite(floor) and floor > 0):
-        raise ValueError(f"floor={floor!r} must be a finite number > 0")
-
-
-def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
-    """Project covariances onto the positive-definite cone, and invert them.
-
-    Each matrix is symmetrised, ``S = (S + S^T) / 2``, and diagonalised,
-    ``S = V diag(lam) V^T``. Eigenvalues below
-    ``lo = max(ridge * mean(|lam|), floor)`` are raised to ``lo``.
-
-    Why this rule: clipping eigenvalues is the nearest positive-semidefinite
-    matrix in the Frobenius norm (Higham, 1988), and it changes a covariance
-    only along the directions in which it carries (almost) no variance, so
-    every healthy covariance is used exactly as given. A constant ridge
-    ``S + eps I`` would instead bias every divergence. The relative part
-    ``ridge * mean(|lam|)`` (``trace / d`` for a PSD matrix) is scale-aware
-    and bounds the condition number by about ``d / ridge``; the absolute
-    ``floor`` covers matrices with no scale at all, such as the all-zero
-    covariance of digital silence. Divergences involving a regularised
-    Gaussian are then finite but large (up to about ``1 / floor``), which
-    keeps such tracks far from everything except each other.
-
-    Parameters
-    ----------
-    covs : array-like of shape (n, d, d)
-        Covariances in squared feature units; need not be PSD or symmetric.
-    ridge : float, default=DEFAULT_RIDGE (1e-8)
-        Relative eigenvalue floor, >= 0.
-    floor : float, default=DEFAULT_FLOOR (1e-12)
-        Absolute eigenvalue floor in squared feature units, > 0.
-
-    Returns
-    -------
-    covs : ndarray of shape (n, d, d)
-        Symmetric positive-definite covariances. Matrices that needed no
-        clipping are the symmetrised input, bit for bit.
-    precisions : ndarray of shape (n, d, d)
-        Their inverses, symmetric.
-    regularized : ndarray of shape (n,), bool
-        Which matrices had an eigenvalue raised.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from knn_genre.divergence import regularize_covariances
-    >>> covs = np.stack([np.diag([4.0, 1.0]), np.zeros((2, 2)), [[1.0, 2.0], [2.0, 1.0]]])
-    >>> fixed, precisions, regularized = regularize_covariances(covs)
-    >>> regularized.tolist()
-    [False, True, True]
-    >>> precisions[0].diagonal().tolist()
-    [0.25, 1.0]
-    >>> bool(np.all(np.linalg.eigvalsh(fixed) > 0))
-    True
-    """
-    _check_regularization(ridge, floor)
-    covs = np.asarray(covs, dtype=np.float64)
-    if covs.ndim != 3 or covs.shape[1] != covs.shape[2]:
-        raise ValueError(f"covariances of shape (n, d, d) expected, got {covs.shape}")
-    covs = 0.5 * (covs + covs.swapaxes(1, 2))
-    n, d, _ = covs.shape
-    precisions = np.empty_like(covs)
-    healthy = _invert_healthy(covs, ridge, floor, precisions)
-    regularized = np.zeros(n, dtype=bool)
-    rest = np.flatnonzero(~healthy)
-    if len(rest):
-        covs[rest], precisions[rest], regularized[rest] = _clip_eigenvalues(covs[rest], ridge, floor)
-    return covs, precisions, regularized
-
-
-def _invert_healthy(covs, ridge, floor, out) -> np.ndarray:
-    """Invert, into ``out``, the covariances that provably need no clipping.
-
-    A shortcut for the common case (a Cholesky factorisation and a
-    triangular inverse cost a fraction of an eigen-decomposition); the
-    decision is the same as :func:`_clip_eigenvalues` would make. For a
-    positive-definite matrix ``mean(|lam|) = trace / d`` and
-    ``lam_min >= 1 / tr(S^-1)``, so a matrix whose Cholesky factorisation
-    succeeds and whose ``1 / tr(S^-1)`` reaches the floor keeps all its
-    eigenvalues. Returns the mask of matrices inverted; the others are left
-    to the eigen-decomposition.
-    """
-    diag = covs.diagonal(axis1=1, axis2=2)
-    lo = np.maximum(ridge * diag.sum(axis=1) / covs.shape[1], floor)
-    # lam_min <= min(diag): a diagonal entry below the floor means clipping.
-    healthy = diag.min(axis=1, initial=np.inf) >= lo
-    candidates = np.flatnonzero(healthy)
-    # Chunks, so that one matrix that is not positive definite (the batched
-    # Cholesky raises for the whole batch) sends only its chunk the slow way.
-    for start in range(0, len(candidates), _CHOLESKY_CHUNK):
-        idx = candidates[start : start + _CHOLESKY_CHUNK]
-        # A slice when the chunk is contiguous (the common case) avoids copies.
-        rows = slice(idx[0], idx[-1] + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
-        try:
-            chol = np.linalg.cholesky(covs[rows])
-        except np.linalg.LinAlgError:
-            healthy[idx] = False
-            continue
-        inv = _inverse_from_cholesky(chol)
-        safe = 1.0 / np.trace(inv, axis1=1, axis2=2) >= lo[idx]
-        if np.all(safe):
-            out[rows] = inv
-        else:
-            out[idx[safe]] = inv[safe]
-            healthy[idx[~safe]] = False
-    return healthy
-
-
-def _inverse_from_cholesky(chol: np.ndarray) -> np.ndarray:
-    """``S^-1 = L^-T L^-1`` for a stack of lower Cholesky factors ``L`` of ``S``, symmetric.
-
-    What LAPACK's ``potri`` does, vectorised over the stack: ``L^-1`` by
-    forward substitution, one row at a time for all matrices at once, with
-    the stack on the last (contiguous) axis so that each step is a few
-    long vector operations. For d = 13 this is several times faster than
-    ``np.linalg.inv``, which runs an LU solve per matrix, and is at least as
-    accurate for positive-definite matrices.
-    """
-    n, d, _ = chol.shape
-    lower = np.ascontiguousarray(chol.transpose(1, 2, 0))  # (d, d, n)
-    inv_diag = 1.0 / lower[np.arange(d), np.arange(d)]  # (d, n)
-    x = np.zeros_like(lower)  # rows of L^-1
-    for i in range(d):
-        row = x[i]
-        if i:
-            np.einsum("jn,jkn->kn", lower[i, :i], x[:i], out=row)
-            np.negative(row, out=row)
-        row[i] += 1.0
-        row *= inv_diag[i]
-    x = np.ascontiguousarray(x.transpose(2, 0, 1))  # (n, d, d), for a fast matmul
-    inv = x.swapaxes(1, 2) @ x
-    return 0.5 * (inv + inv.swapaxes(1, 2))
-
-
-def _clip_eigenvalues(covs, ridge, floor):
-    """Eigenvalue clipping of symmetric ``covs``: (covs, precisions, clipped mask)."""
-    lam, vecs = np.linalg.eigh(covs)
-    lo = np.maximum(ridge * np.abs(lam).mean(axis=1), floor)[:, None]
-    clipped = np.any(lam < lo, axis=1)
-    lam = np.maximum(lam, lo)
-    vecs_t = vecs.swapaxes(1, 2)
-    precisions = (vecs / lam[:, None, :]) @ vecs_t
-    precisions = 0.5 * (precisions + precisions.swapaxes(1, 2))
-    covs = covs.copy()
-    if np.any(clipped):
-        fixed = (vecs[clipped] * lam[clipped, None, :]) @ vecs_t[clipped]
-        covs[clipped] = 0.5 * (fixed + fixed.swapaxes(1, 2))
-    return covs, precisions, clipped
 
 
 def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> GaussianTerms:
@@ -336,9 +172,9 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
     ----------
     means : array-like of shape (n, d)
     covs : array-like of shape (n, d, d)
-        Regularised by :func:`regularize_covariances`.
+        Regularised by :func:`knn_genre.features.gaussian.regularize_covariances`.
     ridge, floor : float
-        See :func:`regularize_covariances`.
+        See :func:`~knn_genre.features.gaussian.regularize_covariances`.
 
     Returns
     -------
@@ -353,7 +189,7 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.divergence import gaussian_terms
+    >>> from knn_genre.classifiers.divergence import gaussian_terms
     >>> terms = gaussian_terms(np.zeros((3, 13)), np.tile(np.eye(13), (3, 1, 1)))
     >>> terms.n, terms.dim, terms.precisions.shape
     (3, 13, (3, 91))
@@ -378,7 +214,7 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
             regularized=regularized,
         )
     if not all(np.all(np.isfinite(v)) for v in vars(terms).values() if v.dtype.kind == "f"):
-        raise ValueError(
+        raise ParameterError(
             "divergence terms overflow float64: means or covariances are too large "
             f"(largest |mean| {np.abs(means).max():.3g}, largest |cov| {np.abs(covs).max():.3g})"
         )
@@ -387,7 +223,7 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
 
 def _check_same_dim(a: GaussianTerms, b: GaussianTerms):
     if a.dim != b.dim:
-        raise ValueError(f"Gaussians of dimension {a.dim} and {b.dim} cannot be compared")
+        raise ParameterError(f"Gaussians of dimension {a.dim} and {b.dim} cannot be compared")
 
 
 def _row_norms(operand: np.ndarray) -> np.ndarray:
@@ -463,9 +299,9 @@ def pairwise_symmetric_kl(
     covs_b : array-like of shape (nb, d, d)
         Means in feature units and covariances in squared feature units.
         Covariances are symmetrised and, where not safely positive definite,
-        regularised as described in :func:`regularize_covariances`.
+        regularised as described in :func:`~knn_genre.features.gaussian.regularize_covariances`.
     ridge, floor : float
-        See :func:`regularize_covariances`.
+        See :func:`~knn_genre.features.gaussian.regularize_covariances`.
 
     Returns
     -------
@@ -476,7 +312,7 @@ def pairwise_symmetric_kl(
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.divergence import pairwise_symmetric_kl
+    >>> from knn_genre.classifiers.divergence import pairwise_symmetric_kl
     >>> means = np.array([[0.0, 0.0], [1.0, 0.0]])
     >>> covs = np.stack([np.eye(2), 2 * np.eye(2)])
     >>> pairwise_symmetric_kl(means, covs, means, covs).round(4).tolist()
@@ -488,7 +324,7 @@ def pairwise_symmetric_kl(
     means_a, covs_a = _check_gaussians(means_a, covs_a, "set a")
     means_b, covs_b = _check_gaussians(means_b, covs_b, "set b")
     if means_a.shape[1] != means_b.shape[1]:
-        raise ValueError(
+        raise ParameterError(
             f"Gaussians of dimension {means_a.shape[1]} and {means_b.shape[1]} cannot be compared"
         )
     both = np.concatenate([means_a, means_b])
@@ -496,11 +332,6 @@ def pairwise_symmetric_kl(
     terms_a = gaussian_terms(means_a - origin, covs_a, ridge=ridge, floor=floor)
     terms_b = gaussian_terms(means_b - origin, covs_b, ridge=ridge, floor=floor)
     return symmetric_kl_from_terms(terms_a, terms_b)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 def _sort_lex(dist: np.ndarray, ind: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -575,10 +406,10 @@ def _smallest_by_argmin(block: np.ndarray, k: int):
 def _check_pairing(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size, exclude_self) -> int:
     """Validate a query/reference pairing; return the references available per query."""
     _check_same_dim(query_terms, ref_terms)
-    _check_positive_int("block_size", block_size)
+    check_integer("block_size", block_size)
     nq, nr = query_terms.n, ref_terms.n
     if exclude_self and nq != nr:
-        raise ValueError(
+        raise ParameterError(
             f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
         )
     return nr - 1 if exclude_self else nr
@@ -646,7 +477,7 @@ def kneighbors_symmetric_kl(
         tile of divergences (rows ``query_rows``, columns ``ref_rows``, both
         slices) before the nearest are picked, to rank by a function of the
         divergence that depends on the pair, such as mutual proximity
-        (:mod:`knn_genre.hubness`). It may work in place.
+        (:mod:`knn_genre.classifiers.hubness`). It may work in place.
 
     Returns
     -------
@@ -658,7 +489,7 @@ def kneighbors_symmetric_kl(
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.divergence import gaussian_terms, kneighbors_symmetric_kl
+    >>> from knn_genre.classifiers.divergence import gaussian_terms, kneighbors_symmetric_kl
     >>> covs = np.tile(np.eye(2), (4, 1, 1))
     >>> ref = gaussian_terms(np.array([[0.0, 0], [3, 0], [1, 0], [-1, 0]]), covs)
     >>> query = gaussian_terms(np.array([[0.0, 0]]), covs[:1])
@@ -666,11 +497,11 @@ def kneighbors_symmetric_kl(
     >>> ind.tolist(), dist.tolist()
     ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
     """
-    _check_positive_int("k", k)
+    check_integer("k", k)
     available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
     nq = query_terms.n
     if k > available:
-        raise ValueError(f"k={k} must be <= {available}, the number of references available")
+        raise ParameterError(f"k={k} must be <= {available}, the number of references available")
     distances = np.empty((nq, k))
     indices = np.empty((nq, k), dtype=np.intp)
     best = None
@@ -726,7 +557,7 @@ def symmetric_kl_moments(
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.divergence import gaussian_terms, symmetric_kl_moments
+    >>> from knn_genre.classifiers.divergence import gaussian_terms, symmetric_kl_moments
     >>> covs = np.tile(np.eye(1), (3, 1, 1))
     >>> terms = gaussian_terms(np.array([[0.0], [1.0], [3.0]]), covs)
     >>> mean, std = symmetric_kl_moments(terms, terms, exclude_self=True)
@@ -736,7 +567,7 @@ def symmetric_kl_moments(
     available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
     nq = query_terms.n
     if available < 1:
-        raise ValueError(f"moments need at least one reference per query, there are {available}")
+        raise ParameterError(f"moments need at least one reference per query, there are {available}")
     mean = np.zeros(nq)
     m2 = np.zeros(nq)
     count = np.zeros(nq)

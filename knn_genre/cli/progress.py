@@ -35,6 +35,7 @@ class Progress:
         self.start = clock()
         self._last = None
         self.done = 0
+        self.label = ""
 
     def line(self) -> str:
         """The current progress text: done/total, rate per second and ETA."""
@@ -43,11 +44,15 @@ class Progress:
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
         eta_text = f"ETA {eta:.0f} s" if rate > 0 else "ETA --"
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return f"{self.done}/{self.total} {self.unit} ({pct:.0f}%), {rate:.1f} {self.unit}/s, {eta_text}"
+        label = f" [{self.label}]" if self.label else ""
+        rate_text = f"{rate:.1f}" if rate >= 1 else f"{rate:.2g}"
+        return f"{self.done}/{self.total} {self.unit} ({pct:.0f}%){label}, {rate_text} {self.unit}/s, {eta_text}"
 
-    def update(self, done: int) -> None:
-        """Record ``done`` items finished and print if the interval has passed."""
+    def update(self, done: int, label: str | None = None) -> None:
+        """Record ``done`` items finished (the last one described by ``label``) and print if the interval has passed."""
         self.done = done
+        if label is not None:
+            self.label = label
         now = self.clock()
         if self._last is None or now - self._last >= self.interval or done == self.total:
             self._last = now

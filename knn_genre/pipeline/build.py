@@ -1,7 +1,8 @@
 """Turning a folder of tracks into a :class:`~knn_genre.store.FeatureSet`.
 
-Tracks are analysed independently, in worker processes (see
-:mod:`knn_genre.workers`); results are assembled in path order, so the
+Each track goes through the one analysis path
+(:func:`knn_genre.features.analysis.analyse_file`), independently, in worker
+processes (see :mod:`knn_genre.pipeline.workers`); results are assembled in path order, so the
 output is the same whatever the number of jobs. Unchanged tracks (same
 relative path, genre, size and modification time, same MFCC parameters) are
 copied from earlier feature files instead of being analysed again.
@@ -22,15 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import decode_wav, resample
-from .dataset import Discovery, Track
-from .errors import BuildError, FeatureError, KnnGenreError
-from .features import MFCCParams, track_gaussian
-from .store import FeatureSet
-from .windows import window_spans
+from ..errors import BuildError, KnnGenreError
+from ..features.analysis import analyse_file
+from ..features.families import GaussianFamily
+from ..features.params import MFCCParams
+from ..store.featureset import FeatureSet, load, save
+from .discover import Discovery, Track
 from .workers import run_tasks
 
-__all__ = ["BuildReport", "analyse_track", "analyse_segments", "check_variation", "build_featureset", "reusable"]
+__all__ = ["BuildReport", "build_featureset", "reusable", "checkpoint_path", "CheckpointWriter", "load_previous"]
+
+#: Suffix of the file a build into ``OUTPUT`` keeps its finished tracks in.
+CHECKPOINT_SUFFIX = ".partial.npz"
 
 
 @dataclass
@@ -44,109 +48,6 @@ class BuildReport:
     seconds: float = 0.0
 
 
-def check_variation(signal: np.ndarray, path: str = "<signal>") -> None:
-    """Refuse a signal in which every sample is the same.
-
-    Digital silence and a constant (DC) signal give identical MFCC frames,
-    hence an all-zero or rank-one covariance: a Gaussian with no timbre that
-    the symmetric KL cannot compare with anything. Tracks that merely vary
-    little (a pure tone, a click) are kept; the classifiers regularise their
-    covariances.
-
-    Parameters
-    ----------
-    signal : ndarray of shape (n_samples,)
-        Mono samples at the file's own rate (before resampling, which would
-        add ripple at the edges of a constant signal).
-    path : str
-        Named in the error message.
-
-    Raises
-    ------
-    FeatureError
-        ``"digital silence: every sample is 0"`` or
-        ``"constant signal (DC offset only): every sample is 0.25"``.
-    """
-    if len(signal) and np.all(signal == signal[0]):
-        if signal[0] == 0:
-            raise FeatureError(path, "digital silence: every sample is 0")
-        raise FeatureError(path, f"constant signal (DC offset only): every sample is {signal[0]:.6g}")
-
-
-def analyse_track(path: str | os.PathLike, params: MFCCParams = MFCCParams()):
-    """Mean and covariance of one file's MFCCs.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.wav`` file.
-    params : MFCCParams
-
-    Returns
-    -------
-    mean : ndarray of shape (numcep,)
-    cov : ndarray of shape (numcep, numcep)
-
-    Raises
-    ------
-    AudioError, FeatureError
-        With the path and a one-line reason: the file is not a readable wav,
-        is silent or constant, too short, too large for memory, or gives
-        non-finite MFCCs.
-    """
-    means, covs, _ = analyse_segments(path, params, None)
-    return means[0], covs[0]
-
-
-def analyse_segments(path: str | os.PathLike, params: MFCCParams = MFCCParams(), segment_seconds: float | None = None):
-    """Gaussians of a file's segments (or of the whole file).
-
-    Segments are consecutive, ``segment_seconds`` long; a tail shorter than
-    half a segment joins the last one, a longer tail gets a segment ending at
-    the end of the file (see :func:`knn_genre.windows.window_spans`).
-
-    Parameters
-    ----------
-    path : str or path-like
-    params : MFCCParams
-    segment_seconds : float or None
-        None analyses the whole file as one segment.
-
-    Returns
-    -------
-    means : ndarray of shape (k, numcep)
-    covs : ndarray of shape (k, numcep, numcep)
-    spans : ndarray of shape (k, 2)
-        ``[start, end]`` of each segment in seconds.
-
-    Raises
-    ------
-    AudioError, FeatureError
-        As :func:`analyse_track`; a segment too short for a covariance
-        fails the file.
-    """
-    path = os.fspath(path)
-    signal, rate = decode_wav(path)
-    check_variation(signal, path)
-    try:
-        # Overflow in the MFCCs of absurd float samples is reported as a
-        # FeatureError below, not as warnings on the terminal.
-        with np.errstate(all="ignore"):
-            signal = resample(signal, rate, params.sample_rate)
-            sr = params.sample_rate
-            if segment_seconds is None:
-                spans = [(0, len(signal))]
-            else:
-                size = max(1, int(round(segment_seconds * sr)))
-                spans = window_spans(len(signal), size, size)
-            pairs = [track_gaussian(signal[a:b], params, path=path) for a, b in spans]
-    except MemoryError:
-        raise FeatureError(path, f"too large to analyse in memory ({len(signal) / rate:.0f} s of audio)") from None
-    means = np.stack([m for m, _ in pairs])
-    covs = np.stack([c for _, c in pairs])
-    return means, covs, np.array(spans, dtype=np.float64) / sr
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -158,7 +59,8 @@ def _analyse_safely(path: str, params: MFCCParams, segment_seconds: float | None
     become a (one-line) reason that names their type.
     """
     try:
-        return ("ok", *analyse_segments(path, params, segment_seconds))
+        analysis = analyse_file(path, GaussianFamily(params), window_seconds=segment_seconds)
+        return ("ok", analysis.arrays["means"], analysis.arrays["covs"], analysis.spans)
     except KnnGenreError as exc:
         return ("skip", _one_line(getattr(exc, "reason", exc)))
     except Exception as exc:  # noqa: BLE001 - reported per file, see docstring
@@ -217,7 +119,7 @@ def build_featureset(
     data_dir : str or path-like
         The folder the discovered paths are relative to.
     discovery : Discovery
-        From :func:`knn_genre.dataset.discover`.
+        From :func:`knn_genre.pipeline.discover.discover`.
     params : MFCCParams
     n_jobs : int, default=-1
         Worker processes (joblib convention: -1 means all cores).
@@ -372,3 +274,59 @@ def _stat(path: Path) -> tuple[int, int]:
     except OSError:
         return -1, -1
     return int(st.st_size), int(st.st_mtime_ns)
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    """Where a build into ``output`` keeps its finished tracks: ``<output>.partial.npz``."""
+    output = Path(output)
+    return output.with_name(output.name + CHECKPOINT_SUFFIX)
+
+
+class CheckpointWriter:
+    """Saves partial builds atomically; a failure is reported once and does not stop the build.
+
+    Parameters
+    ----------
+    path : Path
+    on_note : callable(str), optional
+        Told, once, why a checkpoint could not be written.
+    """
+
+    def __init__(self, path: Path, on_note: Callable[[str], None] | None = None):
+        self.path = Path(path)
+        self.on_note = on_note
+        self.saved = False
+        self.failed = False
+
+    def __call__(self, fs: FeatureSet) -> None:
+        try:
+            save(fs, self.path)
+            self.saved = True
+        except OSError as exc:
+            if not self.failed and self.on_note:
+                self.on_note(f"cannot write the checkpoint {self.path}: {exc.strerror or exc}")
+            self.failed = True
+
+    def remove(self) -> None:
+        """Remove the checkpoint (the build's output is written)."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if self.on_note:
+                self.on_note(f"cannot remove the checkpoint {self.path}: {exc.strerror or exc}")
+
+
+def load_previous(paths, on_note: Callable[[str], None] | None = None) -> list[FeatureSet]:
+    """The earlier feature files among ``paths`` that exist and load, to reuse tracks from."""
+    found = []
+    for path in paths:
+        if not Path(path).exists():
+            continue
+        try:
+            found.append(load(path))
+        except KnnGenreError as exc:
+            if on_note:
+                on_note(f"not reusing {path}: {getattr(exc, 'reason', exc)}")
+    return found

@@ -18,48 +18,34 @@ key                 shape / dtype       meaning
 ``file_mtimes_ns``  (n,) int64          its modification time, for reuse
 ==================  ==================  ==========================================
 
-Writes are atomic: a temporary file in the destination folder, flushed to
-disk, then renamed over the target, so a reader never sees half a file and a
-killed write leaves any previous file intact.
+Format version 2 adds ``segments`` ((n, 2) float64, ``[start, end]`` seconds
+of each row's part of its track) for files of segmented tracks.
 
-Loading treats the file as untrusted: the zip directory and every array
-header are checked before any array is read (no object arrays, sizes that
-match the data actually present, no zip bombs), then shapes, dtypes,
-finiteness, symmetry and positive semi-definiteness.
+Writes are atomic and loading treats the file as untrusted
+(:mod:`knn_genre.store.npz`); after the container checks, shapes, dtypes,
+finiteness, symmetry and positive semi-definiteness are validated here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import FeatureFileError, ParameterError
-from .features import MFCCParams, pack
+from .. import __version__
+from ..errors import FeatureFileError, ParameterError
+from ..features.gaussian import gaussian_problems, pack
+from ..features.params import MFCCParams
+from .npz import atomic_write, first_line, read_npz
 
-__all__ = ["FeatureSet", "save", "load", "atomic_write", "read_npz", "gaussian_problems", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["FeatureSet", "save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "knn_genre-features"
 FORMAT_VERSION = 2  # 2 adds per-segment Gaussians; files of whole tracks are still written as 1
 _ARRAY_KEYS = ("means", "covs", "labels", "genres", "paths", "file_sizes", "file_mtimes_ns")
 _OPTIONAL_KEYS = ("segments",)
-# Relative tolerance for symmetry and positive semi-definiteness on load:
-# loose enough for float rounding, tight enough to catch edited files.
-_SYM_RTOL = 1e-9
-_PSD_RTOL = 1e-9
-# save() stores arrays uncompressed. A compressed member may expand at most
-# this much (floats hardly compress), beyond a small allowance: a zip bomb
-# would otherwise claim gigabytes from a few kilobytes.
-_MAX_EXPANSION = 100
-_EXPANSION_ALLOWANCE = 2**26
-
-
 @dataclass(frozen=True, eq=False)
 class FeatureSet:
     """A collection of per-track Gaussians with their provenance.
@@ -188,44 +174,6 @@ class FeatureSet:
         }
 
 
-def gaussian_problems(means: np.ndarray, covs: np.ndarray) -> list:
-    """What is wrong with each Gaussian, if anything.
-
-    Parameters
-    ----------
-    means : ndarray of shape (n, d)
-    covs : ndarray of shape (n, d, d)
-
-    Returns
-    -------
-    list of str or None, length n
-        ``None`` for a usable Gaussian, else one of ``"non-finite values (NaN
-        or inf)"``, ``"covariance is not symmetric"``, ``"covariance is not
-        positive semi-definite"``.
-    """
-    means = np.asarray(means, dtype=np.float64)
-    covs = np.asarray(covs, dtype=np.float64)
-    n = len(means)
-    problems = [None] * n
-    finite = np.isfinite(means).all(axis=1) & np.isfinite(covs).all(axis=(1, 2))
-    for i in np.flatnonzero(~finite):
-        problems[i] = "non-finite values (NaN or inf)"
-    rows = np.flatnonzero(finite)
-    if len(rows) == 0:
-        return problems
-    # Scaled to a maximum of 1 so that eigenvalues of huge entries cannot overflow.
-    scale = np.maximum(np.abs(covs[rows]).max(axis=(1, 2)), np.finfo(float).tiny)
-    unit = covs[rows] / scale[:, None, None]
-    asym = np.abs(unit - unit.transpose(0, 2, 1)).max(axis=(1, 2))
-    min_eig = np.linalg.eigvalsh(0.5 * (unit + unit.transpose(0, 2, 1)))[:, 0]
-    asymmetric = asym > _SYM_RTOL
-    for i in rows[asymmetric]:
-        problems[i] = "covariance is not symmetric"
-    for i in rows[~asymmetric & (min_eig < -_PSD_RTOL * means.shape[1])]:
-        problems[i] = "covariance is not positive semi-definite"
-    return problems
-
-
 def _validate(fs: FeatureSet, source: str) -> None:
     def bad(reason):
         raise FeatureFileError(source, reason)
@@ -269,29 +217,6 @@ def _validate(fs: FeatureSet, source: str) -> None:
     bad(f"covariance of {fs.paths[first]} {problems[first].removeprefix('covariance ')}")
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``.
-
-    The temporary file sits in the destination folder (a rename is only
-    atomic within one file system) and is removed if writing fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save(fs: FeatureSet, path: str | os.PathLike) -> None:
     """Write ``fs`` to ``path`` (``.npz``) atomically."""
     arrays = {
@@ -328,14 +253,14 @@ def load(path: str | os.PathLike) -> FeatureSet:
     source = os.fspath(path)
     arrays = read_npz(
         source, ("meta",) + _ARRAY_KEYS, _OPTIONAL_KEYS,
-        what="feature file", missing_hint="build one with python -m knn_genre.build_features DATA_DIR",
+        what="feature file",
     )
     meta = _parse_meta(arrays.pop("meta"), source)
     _check_arrays(arrays, source)
     try:
         params = MFCCParams.from_dict(meta["mfcc"])
     except (ParameterError, TypeError, ValueError, ArithmeticError) as exc:
-        raise FeatureFileError(source, f"invalid MFCC parameters: {_first_line(exc)}") from None
+        raise FeatureFileError(source, f"invalid MFCC parameters: {first_line(exc)}") from None
     try:
         return FeatureSet(
             means=arrays["means"],
@@ -355,135 +280,13 @@ def load(path: str | os.PathLike) -> FeatureSet:
         raise FeatureFileError(source, exc.reason) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.splitlines()[0].split())
-
-
-def read_npz(source: str, required, optional=(), *, what: str, missing_hint: str) -> dict:
-    """The arrays of an untrusted ``.npz``, checked before and while numpy reads them.
-
-    Parameters
-    ----------
-    source : str
-        Path of the file.
-    required, optional : sequence of str
-        Array names that must, or may, be present.
-    what : str
-        What the file is, for messages ("feature file", "model file").
-    missing_hint : str
-        How to make one, said when the file does not exist.
-
-    Returns
-    -------
-    dict of name -> ndarray
-
-    Raises
-    ------
-    FeatureFileError
-        If the file is missing or a folder, not an ``.npz``, lacks a required
-        array, holds object arrays, declares arrays larger than its data, or
-        cannot be decoded.
-    """
-    if os.path.isdir(source):
-        raise FeatureFileError(source, f"is a directory, not a {what}")
-    if not os.path.isfile(source):
-        raise FeatureFileError(source, f"no such {what}; {missing_hint}")
-    try:
-        _check_members(source, tuple(required), tuple(optional), what)
-        with np.load(source, allow_pickle=False) as npz:
-            return {k: npz[k] for k in tuple(required) + tuple(optional) if k in npz.files}
-    except FeatureFileError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise FeatureFileError(source, "holds pickled Python objects, which are never loaded") from None
-        raise FeatureFileError(source, f"not a readable .npz file: {_first_line(exc)}") from None
-    except MemoryError:
-        raise FeatureFileError(source, "an array is too large for memory") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
-        raise FeatureFileError(source, f"not a readable .npz file ({type(exc).__name__}: {_first_line(exc)})") from None
-
-
-def _check_members(source: str, required: tuple, optional: tuple, what: str) -> None:
-    """Check the zip directory and each array header before numpy reads anything.
-
-    np.load allocates what an array header declares before reading the
-    data, so a tiny file declaring a (10**12,) array, or a zip bomb, would
-    exhaust memory; an object array would only fail later. All of that is
-    refused here, from headers alone.
-    """
-
-    def bad(reason):
-        raise FeatureFileError(source, reason)
-
-    with open(source, "rb") as fh:
-        head = fh.read(8)
-    if not head.startswith(b"PK\x03\x04"):
-        bad(f"not a knn_genre {what} (.npz): {_describe_non_zip(head)}")
-    with zipfile.ZipFile(source) as zf:
-        members = {info.filename: info for info in zf.infolist()}
-        missing = [k for k in required if f"{k}.npy" not in members]
-        if missing:
-            bad(f"not a knn_genre {what}: missing {', '.join(missing)}")
-        for key in required + tuple(k for k in optional if f"{k}.npy" in members):
-            info = members[f"{key}.npy"]
-            if info.flag_bits & 0x1:
-                bad(f"array {key} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                bad(f"array {key} uses zip compression method {info.compress_type}; only stored or deflated arrays are read")
-            if info.compress_type != zipfile.ZIP_STORED and info.file_size > max(
-                _EXPANSION_ALLOWANCE, _MAX_EXPANSION * info.compress_size
-            ):
-                bad(f"array {key} would expand from {info.compress_size} to {info.file_size} bytes (a zip bomb?)")
-            with zf.open(info) as member:
-                shape, dtype = _array_header(member, key, bad)
-            if dtype.hasobject:
-                bad(f"array {key} holds pickled Python objects, which are never loaded")
-            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if nbytes > info.file_size:
-                bad(f"array {key} declares shape {shape} ({nbytes} bytes) but holds only {info.file_size} bytes")
-
-
-def _array_header(member, key: str, bad) -> tuple:
-    """``(shape, dtype)`` from a ``.npy`` header, which is parsed without executing anything."""
-    from numpy.lib import format as npy
-
-    try:
-        version = npy.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = npy.read_array_header_2_0(member)
-        else:
-            bad(f"array {key} uses .npy format version {version}, which is not read")
-    except FeatureFileError:
-        raise
-    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
-        bad(f"array {key} has a damaged header ({_first_line(exc)})")
-    return tuple(shape), dtype
-
-
-def _describe_non_zip(head: bytes) -> str:
-    if head.startswith(b"\x93NUMPY"):
-        return "a single .npy array"
-    if head[:1] in (b"\x80", b"("):
-        return (
-            "it looks like a pickle stream, such as the tutorial's my.dat; import one with "
-            "python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"
-        )
-    if not head:
-        return "empty file (0 bytes)"
-    return "not a zip archive"
-
-
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
     if raw.shape != () or raw.dtype.kind != "U":
         raise FeatureFileError(source, "metadata is not a JSON string")
     try:
         meta = json.loads(str(raw))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-        raise FeatureFileError(source, f"metadata is not valid JSON: {_first_line(exc)}") from None
+        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise FeatureFileError(source, f"not a knn_genre feature file (format is not {FORMAT_NAME!r})")
     version = meta.get("format_version")

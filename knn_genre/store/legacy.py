@@ -28,9 +28,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import FeatureFileError, ParameterError
-from .features import MFCCParams
-from .store import FeatureSet, atomic_write, gaussian_problems
+from ..errors import FeatureFileError, ParameterError
+from ..features.gaussian import gaussian_problems
+from ..features.params import MFCCParams
+from .featureset import FeatureSet
+from .npz import atomic_write
 
 __all__ = ["load_legacy", "save_legacy", "legacy_genre_names", "PICKLE_PROTOCOL"]
 

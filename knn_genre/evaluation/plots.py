@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
-from .errors import KnnGenreError
+from ..errors import KnnGenreError
+from ..store.npz import atomic_write
 
-__all__ = ["MISSING_MATPLOTLIB", "require_matplotlib", "plot_confusion_matrices"]
+__all__ = ["MISSING_MATPLOTLIB", "require_matplotlib", "check_image_path", "plot_confusion_matrices"]
 
 MISSING_MATPLOTLIB = (
     "drawing figures needs matplotlib, which is not installed: "
@@ -31,6 +32,27 @@ def require_matplotlib() -> None:
         raise KnnGenreError(MISSING_MATPLOTLIB) from None
 
 
+def check_image_path(path) -> str:
+    """The image format of ``path`` (its extension), if matplotlib can write it.
+
+    Raises
+    ------
+    KnnGenreError
+        If matplotlib is missing or the extension is not an image format it writes.
+    """
+    require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise KnnGenreError(
+            f"{path}: cannot draw a {('.' + fmt) if fmt else 'file without an extension'}; "
+            f"use one of {', '.join('.' + f for f in sorted(supported))}"
+        )
+    return fmt
+
+
 def plot_confusion_matrices(results, path, *, title: str = "") -> None:
     """Draw one confusion matrix per model into an image file.
 
@@ -40,7 +62,7 @@ def plot_confusion_matrices(results, path, *, title: str = "") -> None:
 
     Parameters
     ----------
-    results : list of knn_genre.evaluation.ModelResult
+    results : list of knn_genre.evaluation.scoring.ModelResult
     path : str or os.PathLike
         Output file; the format follows the extension (``.png``, ``.pdf``,
         ``.svg``, ...).
@@ -50,9 +72,9 @@ def plot_confusion_matrices(results, path, *, title: str = "") -> None:
     Raises
     ------
     KnnGenreError
-        If matplotlib is not installed.
+        If matplotlib is not installed, or cannot write that format.
     """
-    require_matplotlib()
+    fmt = check_image_path(path)
     # The object-oriented API without pyplot: no GUI backend, no global state.
     from matplotlib.figure import Figure
 
@@ -81,4 +103,5 @@ def plot_confusion_matrices(results, path, *, title: str = "") -> None:
         ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.savefig(os.fspath(path), dpi=120)
+    # The format follows the extension of ``path``, not of the temporary file.
+    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=120))

@@ -2,7 +2,7 @@
 
 Reads tables such as GTZAN's ``features_30_sec.csv`` (a ``filename``
 column, a ``length`` column, 57 numeric features and a ``label`` column)
-for the vector models (:func:`knn_genre.svm.make_table_svm_search`, a
+for the vector models (:func:`knn_genre.classifiers.svm.make_table_svm_search`, a
 Euclidean KNN on standardised features, the dummy baselines). All file
 reading and checking happens here, before any model runs.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FeatureFileError
+from ..errors import FeatureFileError
 
 __all__ = ["FeatureTable", "read_feature_table", "track_of"]
 
@@ -34,7 +34,7 @@ def track_of(filename: str) -> str:
 
     Examples
     --------
-    >>> from knn_genre.tabular import track_of
+    >>> from knn_genre.store.tables import track_of
     >>> track_of("blues.00000.wav"), track_of("blues.00000.3.wav"), track_of("row7")
     ('blues.00000.wav', 'blues.00000.wav', 'row7')
     """
@@ -118,7 +118,7 @@ def read_feature_table(
     Examples
     --------
     >>> import io, tempfile, os
-    >>> from knn_genre.tabular import read_feature_table
+    >>> from knn_genre.store.tables import read_feature_table
     >>> text = "filename,length,tempo,label\\nblues.00000.wav,661794,120.0,blues\\njazz.00000.wav,661794,90.5,jazz\\n"
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = os.path.join(tmp, "f.csv")

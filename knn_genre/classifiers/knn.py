@@ -2,10 +2,10 @@
 
 Each track is a Gaussian given as a packed row (see :mod:`knn_genre.features`);
 tracks are compared with the symmetric Kullback-Leibler divergence of
-:mod:`knn_genre.divergence`, and a query takes the majority genre of its ``k``
+:mod:`knn_genre.classifiers.divergence`, and a query takes the majority genre of its ``k``
 nearest training tracks. A tie goes to the tied genre whose member is
 nearest. Optionally, divergences are replaced by their mutual proximity
-(:mod:`knn_genre.hubness`) to reduce the influence of hub tracks.
+(:mod:`knn_genre.classifiers.hubness`) to reduce the influence of hub tracks.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .divergence import (
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_RIDGE,
-    gaussian_terms,
-    kneighbors_symmetric_kl,
-    symmetric_kl_moments,
-)
-from .errors import ParameterError
-from .features import packed_dim, unpack
+from ..errors import ParameterError, check_choice, check_integer, check_number
+from ..features.gaussian import DEFAULT_RIDGE, packed_dim, unpack
+from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, kneighbors_symmetric_kl, symmetric_kl_moments
 from .hubness import MP_TRANSFORM, mutual_proximity_gaussian
 
 __all__ = ["KLKNNClassifier", "vote"]
@@ -76,7 +70,7 @@ def vote(labels: np.ndarray, weights: np.ndarray, n_classes: int) -> tuple[np.nd
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.knn import vote
+    >>> from knn_genre.classifiers.knn import vote
     >>> labels = np.array([[1, 0, 0, 1], [2, 0, 0, 1]])
     >>> winners, votes = vote(labels, np.ones((2, 4)), 3)
     >>> winners.tolist(), votes.tolist()
@@ -94,7 +88,7 @@ def vote(labels: np.ndarray, weights: np.ndarray, n_classes: int) -> tuple[np.nd
 class KLKNNClassifier(ClassifierMixin, BaseEstimator):
     """k-nearest neighbours in symmetric KL divergence between track Gaussians.
 
-    Read more in :mod:`knn_genre.divergence` for the divergence and its
+    Read more in :mod:`knn_genre.classifiers.divergence` for the divergence and its
     regularisation of singular covariances.
 
     Parameters
@@ -107,7 +101,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         decided by those tracks alone.
     ridge : float, default=1e-8
         Relative eigenvalue floor for covariances that are not safely
-        positive definite, see :func:`knn_genre.divergence.regularize_covariances`.
+        positive definite, see :func:`knn_genre.features.gaussian.regularize_covariances`.
     block_size : int, default=1024
         Side of the tiles of the query x training divergence matrix held in
         memory at once (``block_size**2 * 8`` bytes). Results do not depend
@@ -116,7 +110,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         ``None`` ranks neighbours by symmetric KL. ``"mutual_proximity"``
         ranks them by the mutual-proximity distance ``1 - MP`` in [0, 1]
         (Schnitzer et al., 2012, Gaussian variant on ``log1p`` of the
-        divergence, see :mod:`knn_genre.hubness`), which demotes hub tracks
+        divergence, see :mod:`knn_genre.classifiers.hubness`), which demotes hub tracks
         that are near everything; ``kneighbors`` then returns these
         distances. It costs a second pass over the divergences, and at fit
         one pass over all training pairs.
@@ -140,7 +134,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         the divergence terms are computed: divergences do not change under a
         common translation, and centred means keep the expanded quadratic
         forms from cancelling.
-    reference_terms_ : knn_genre.divergence.GaussianTerms
+    reference_terms_ : knn_genre.classifiers.divergence.GaussianTerms
         Precomputed per-track terms of the training set (one inverse each).
     reference_moments_ : tuple of two ndarrays of shape (n_samples,), or None
         With mutual proximity: mean and standard deviation of ``log1p`` of
@@ -148,14 +142,14 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    knn_genre.divergence.kneighbors_symmetric_kl : the neighbour search used.
+    knn_genre.classifiers.divergence.kneighbors_symmetric_kl : the neighbour search used.
     sklearn.neighbors.KNeighborsClassifier : the same interface for vectors.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from knn_genre.features import pack
-    >>> from knn_genre.knn import KLKNNClassifier
+    >>> from knn_genre.features.gaussian import pack
+    >>> from knn_genre.classifiers.knn import KLKNNClassifier
     >>> rng = np.random.default_rng(0)
     >>> means = np.concatenate([rng.normal(0, 1, (10, 2)), rng.normal(6, 1, (10, 2))])
     >>> X = pack(means, np.tile(np.eye(2), (20, 1, 1)))
@@ -189,17 +183,11 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
     # -- validation ---------------------------------------------------------
 
     def _check_params(self):
-        _check_n_neighbors(self.n_neighbors)
-        if self.weights not in _WEIGHTS:
-            raise ParameterError(f"weights={self.weights!r} must be one of {_WEIGHTS}")
-        ridge = self.ridge
-        if isinstance(ridge, bool) or not isinstance(ridge, Real) or not (np.isfinite(ridge) and ridge >= 0):
-            raise ParameterError(f"ridge={ridge!r} must be a finite number >= 0")
-        block = self.block_size
-        if isinstance(block, bool) or not isinstance(block, Integral) or block < 1:
-            raise ParameterError(f"block_size={block!r} must be a positive integer")
-        if self.hubness not in _HUBNESS:
-            raise ParameterError(f"hubness={self.hubness!r} must be one of {_HUBNESS}")
+        check_integer("n_neighbors", self.n_neighbors)
+        check_choice("weights", self.weights, _WEIGHTS)
+        check_number("ridge", self.ridge, minimum=0)
+        check_integer("block_size", self.block_size)
+        check_choice("hubness", self.hubness, _HUBNESS)
 
     def _terms(self, means, covs):
         """Divergence terms of Gaussians, centred on the training origin."""
@@ -213,7 +201,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, d + d * (d + 1) / 2)
-            Packed training Gaussians, see :func:`knn_genre.features.pack`.
+            Packed training Gaussians, see :func:`knn_genre.features.gaussian.pack`.
         y : array-like of shape (n_samples,)
             Genre labels, strings or integers.
 
@@ -288,7 +276,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        _check_n_neighbors(k)
+        check_integer("n_neighbors", k)
         if X is not None:
             X = validate_data(self, X, reset=False, dtype=np.float64)
         distances, indices = self._neighbors(X, k)
@@ -370,8 +358,3 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         _, votes = self._vote(X)
         return votes / votes.sum(axis=1, keepdims=True)
-
-
-def _check_n_neighbors(k):
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ParameterError(f"n_neighbors={k!r} must be a positive integer")
