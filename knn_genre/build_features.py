@@ -34,6 +34,7 @@ from .cli import (
     positive_int,
     printable,
     progress_enabled,
+    with_hint,
 )
 from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
     args.prog = prog
     output = args.output or (DEFAULT_LEGACY_OUTPUT if args.format == "legacy" else DEFAULT_OUTPUT)
-    problem = output_problem(output)
+    problem = output_problem(output, create_folder=args.output is None)
     if problem:  # found now rather than after a long build
         error(prog, problem)
         return EXIT_USAGE
@@ -152,7 +153,7 @@ def _build(args, output: str) -> int:
         )
         discovery = discover(args.data_dir)
     except KnnGenreError as exc:
-        error(args.prog, str(exc))
+        error(args.prog, with_hint(exc))
         return EXIT_USAGE
     if not discovery.tracks:
         for path, reason in discovery.unreadable:
@@ -233,7 +234,7 @@ def _convert(args, output: str) -> int:
             fs = store.load(args.from_features)
             skipped = []  # a feature file's skipped list belongs to its build, reported then
     except KnnGenreError as exc:
-        error(args.prog, str(exc))
+        error(args.prog, with_hint(exc))
         return EXIT_USAGE
     for path, reason in skipped:
         print(f"skipped {printable(path)}: {one_line(reason)}", file=sys.stderr)

@@ -24,6 +24,7 @@ from .cli import (
     make_parser,
     positive_int,
     progress_enabled,
+    with_hint,
 )
 from .cli.progress import Progress
 from .errors import KnnGenreError
@@ -186,12 +187,7 @@ def load_data(args):
         # Split lists name tracks, which every segment of a track shares.
         return table.X, table.y, table.groups, table.groups, header
     path = args.features or DEFAULT_FEATURES
-    try:
-        fs = store.load(path)
-    except KnnGenreError as exc:
-        if getattr(exc, "reason", "").startswith("no such"):
-            raise KnnGenreError(f"{exc}; build one with python -m knn_genre.build_features DATA_DIR -o {path}") from None
-        raise
+    fs = store.load(path)
     X, y = fs.to_xy()
     rows = "one Gaussian per track"
     if fs.n_tracks < len(fs):
@@ -212,7 +208,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         X, y, paths, groups, header = load_data(args)
         splits, protocol = make_splits(args, y, paths, groups)
     except KnnGenreError as exc:
-        error(prog, str(exc))
+        error(prog, with_hint(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
     if any(get_spec(name).keeps_references for name in names) and args.k > largest_k:

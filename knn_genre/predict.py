@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .audio import AUDIO_SUFFIXES
 from .classifiers.model import load_model
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, entry, error, make_parser, positive_float, positive_int, printable
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, entry, error, make_parser, positive_float, positive_int, printable, with_hint
 from .errors import KnnGenreError
 from .pipeline.apply import predict_file
 
@@ -55,8 +55,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     try:
         model = load_model(args.model)
     except KnnGenreError as exc:
-        hint = "; train one with python -m knn_genre.train" if getattr(exc, "reason", "").startswith("no such") else ""
-        error(prog, f"{exc}{hint}")
+        error(prog, with_hint(exc))
         return EXIT_USAGE
     records, failed = [], 0
     for song in args.songs:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from . import store
 from .classifiers.model import save_model, train_on_featureset
 from .classifiers.registry import get_spec, model_names
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, make_parser, output_problem, positive_int, progress_enabled
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, make_parser, output_problem, positive_int, progress_enabled, with_hint
 from .errors import KnnGenreError
 
 PROG = "python -m knn_genre.train"
+DEFAULT_OUTPUT = "data/model.npz"
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -32,22 +33,22 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours of the KNN models (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the inner search and calibration folds (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits of the grid search (joblib n_jobs; default: 1)")
-    parser.add_argument("-o", "--output", default="data/model.npz", help="model file to write (default: %(default)s)")
+    parser.add_argument("-o", "--output", default=None, help=f"model file to write (default: {DEFAULT_OUTPUT})")
     add_progress_options(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
-    problem = output_problem(args.output)
+    problem = output_problem(args.output or DEFAULT_OUTPUT, create_folder=args.output is None)
+    args.output = args.output or DEFAULT_OUTPUT
     if problem:
         error(prog, problem)
         return EXIT_USAGE
     try:
         fs = store.load(args.features)
     except KnnGenreError as exc:
-        hint = "; build one with python -m knn_genre.build_features DATA_DIR" if getattr(exc, "reason", "").startswith("no such") else ""
-        error(prog, f"{exc}{hint}")
+        error(prog, with_hint(exc))
         return EXIT_USAGE
     spec = get_spec(args.model)
     if spec.variant("gaussian").k_param and args.k > len(fs):

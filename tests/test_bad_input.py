@@ -165,4 +165,6 @@ def test_output_that_is_a_folder_or_unwritable_is_a_usage_error_before_any_work(
     assert "is a directory" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
     assert build(tmp_path / "data", tmp_path / "file" / "f.npz") == 2
-    assert "cannot create the folder" in capsys.readouterr().err
+    assert "file is a file, not a folder" in capsys.readouterr().err
+    assert build(tmp_path / "data", tmp_path / "missing" / "f.npz") == 2
+    assert "the folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()

@@ -199,6 +199,7 @@ def run_and_kill(data, out, sig, jobs, *, group=False):
 def test_killed_build_leaves_previous_output_and_next_run_reuses_its_work(tmp_path, clip, capsys, sig, jobs, group, status):
     data = populate(tmp_path / "data", clip, GENRES[:1])
     out = tmp_path / "out" / "f.npz"
+    out.parent.mkdir()
     assert main([str(data), "-o", str(out), "--jobs", "1", "-q"]) == 0
     before = out.read_bytes()
     populate(data, clip, GENRES)

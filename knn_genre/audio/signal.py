@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import AudioError
+from ..errors import AudioError, ParameterError
 
 __all__ = ["MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "to_float", "to_mono", "resample", "check_rate", "constant_value"]
 
@@ -62,7 +62,7 @@ def to_float(data: np.ndarray) -> np.ndarray:
     if dtype.kind == "f":
         return np.array(data, dtype=np.float64)  # a copy: never a view of a mapped file
     if dtype not in _INT_SCALE:
-        raise TypeError(f"unsupported sample type {data.dtype}; expected uint8, int16, int32, int64 or float")
+        raise ParameterError(f"unsupported sample type {data.dtype}; expected uint8, int16, int32, int64 or float")
     out = data.astype(np.float64)
     if dtype == np.uint8:
         out -= 128.0

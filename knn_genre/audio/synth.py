@@ -22,6 +22,8 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import lfilter
 
+from ..errors import ParameterError
+
 __all__ = ["GENRES", "synthesize", "write_collection"]
 
 GENRES = ("ambient", "bass", "drums", "organ", "plucked")
@@ -122,7 +124,7 @@ def synthesize(
     ndarray of shape (round(seconds * sample_rate),)
     """
     if genre not in _MAKERS:
-        raise ValueError(f"genre={genre!r} must be one of {GENRES}")
+        raise ParameterError(f"genre={genre!r} must be one of {GENRES}")
     rng = np.random.default_rng([seed, GENRES.index(genre), index])
     n = int(round(seconds * sample_rate))
     x = _MAKERS[genre](n, sample_rate, rng)

@@ -18,7 +18,7 @@ import hashlib
 
 import numpy as np
 from sklearn.dummy import DummyClassifier
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["RowSeededDummyClassifier", "row_uniforms"]
 
@@ -60,20 +60,31 @@ class RowSeededDummyClassifier(DummyClassifier):
     True
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # rows are hashed as dense numbers
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        check_array(X, dtype=None, ensure_all_finite=False)  # dense, as predict needs
+        return super().fit(X, y, sample_weight=sample_weight)
+
     def predict_proba(self, X):
+        check_is_fitted(self)
         if self._strategy not in ("stratified", "uniform") or self.n_outputs_ != 1:
             return super().predict_proba(X)
-        check_is_fitted(self)
+        X = check_array(X, dtype=np.float64, ensure_all_finite=False)
         n = len(self.classes_)
         prior = self.class_prior_ if self._strategy == "stratified" else np.full(n, 1.0 / n)
         cumulative = np.cumsum(prior)
         cumulative[-1] = 1.0  # rounding must not leave a gap below 1
-        u = row_uniforms(np.asarray(X).reshape(len(X), -1), self.random_state)
+        u = row_uniforms(X, self.random_state)
         out = np.zeros((len(u), n))
         out[np.arange(len(u)), np.searchsorted(cumulative, u, side="right")] = 1.0
         return out
 
     def predict(self, X):
+        check_is_fitted(self)
         if self._strategy not in ("stratified", "uniform") or self.n_outputs_ != 1:
             return super().predict(X)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

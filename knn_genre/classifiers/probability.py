@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["SoftmaxClassifier"]
 
@@ -44,13 +44,20 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, estimator):
         self.estimator = estimator
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
     def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
         return self
 
     def predict_proba(self, X):
         check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         scores = np.asarray(self.estimator_.decision_function(X), dtype=np.float64)
         if scores.ndim == 1:  # two classes: one signed score for the second
             scores = np.column_stack([-scores, scores]) / 2
@@ -59,4 +66,5 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return weights / weights.sum(axis=1, keepdims=True)
 
     def predict(self, X):
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -38,7 +38,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice
 from .cv import InnerStratifiedKFold
@@ -434,7 +435,10 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        y = np.asarray(y)
+        if y is None:
+            raise ParameterError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
         inner = InnerStratifiedKFold(INNER_FOLDS, random_state=self.random_state)
         params = dict(self.params or {})
         base = self._base().set_params(**params)
@@ -472,19 +476,17 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
             self.estimator_ = base.fit(X, y)
             self.base_estimator_ = self.estimator_
         self.classes_ = self.estimator_.classes_
-        if hasattr(self.base_estimator_, "n_features_in_"):
-            self.n_features_in_ = self.base_estimator_.n_features_in_
         return self
 
     def predict_proba(self, X):
         """Genre probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
         check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
+        return self.estimator_.predict_proba(validate_data(self, X, reset=False, dtype=np.float64))
 
     def predict(self, X):
         """Genre of each row: the final estimator's ``predict``."""
         check_is_fitted(self)
-        return self.estimator_.predict(X)
+        return self.estimator_.predict(validate_data(self, X, reset=False, dtype=np.float64))
 
     def predict_groups(self, X, groups):
         """One genre per group of rows (the windows or segments of a track).

@@ -401,7 +401,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ValueError(
+            raise ParameterError(
                 f"an SVM needs at least 2 genres to separate; got 1 class ({self.classes_[0]!r})"
             )
         self.dim_ = packed_dim(X.shape[1])

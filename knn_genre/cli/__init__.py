@@ -35,6 +35,7 @@ __all__ = [
     "non_negative_float",
     "output_problem",
     "check_outputs",
+    "with_hint",
     "printable",
     "one_line",
     "entry",
@@ -110,20 +111,26 @@ def non_negative_float(text: str) -> float:
     return _argument(lambda v: check_number("value", v, minimum=0), text, float)
 
 
-def output_problem(path: str | os.PathLike) -> str | None:
+def output_problem(path: str | os.PathLike, *, create_folder: bool = False) -> str | None:
     """Why the file ``path`` could not be written, or None; checked before any work starts.
 
-    The folder is created if missing (as the write would), and must be
-    writable; ``path`` must not be a folder.
+    ``path`` must not be a folder, and its folder must exist and be
+    writable; with ``create_folder`` (for the commands' default outputs under
+    ``data/``) a missing folder is created instead.
     """
     path = Path(path)
     if path.is_dir():
         return f"{path}: is a directory; give the file to write"
     folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"cannot write {path}: cannot create the folder {folder}: {exc.strerror or exc}"
+    if folder.exists() and not folder.is_dir():
+        return f"cannot write {path}: {folder} is a file, not a folder"
+    if not folder.is_dir():
+        if not create_folder:
+            return f"cannot write {path}: the folder {folder} does not exist; create it first"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot write {path}: cannot create the folder {folder}: {exc.strerror or exc}"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write {path}: the folder {folder} is not writable"
     return None
@@ -136,6 +143,23 @@ def check_outputs(*paths) -> None:
             problem = output_problem(path)
             if problem:
                 raise KnnGenreError(problem)
+
+
+#: What a user can do about a library error, by a phrase of its reason.
+_HINTS = (
+    ("no such feature file", "build one with python -m knn_genre.build_features DATA_DIR -o FILE"),
+    ("no such model file", "train one with python -m knn_genre.train --features FILE -o MODEL"),
+    ("pickle stream", "import it with python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"),
+)
+
+
+def with_hint(exc: BaseException) -> str:
+    """The message of a library error, with the command that would help, if one does."""
+    text = str(exc)
+    for phrase, hint in _HINTS:
+        if phrase in text:
+            return f"{text}; {hint}"
+    return text
 
 
 def printable(text: str) -> str:

@@ -174,10 +174,7 @@ def _describe_non_zip(head: bytes) -> str:
     if head.startswith(b"\x93NUMPY"):
         return "a single .npy array"
     if head[:1] in (b"\x80", b"("):
-        return (
-            "it looks like a pickle stream, such as the tutorial's my.dat; import one with "
-            "python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"
-        )
+        return "it looks like a pickle stream, such as the tutorial's my.dat, which is imported, never loaded"
     if not head:
         return "empty file (0 bytes)"
     return "not a zip archive"
