@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
+
+import numpy as np
 
 from . import store
 from .classifiers.registry import ALIASES, REGISTRY, expand_names, get_spec, make_model, model_names
@@ -28,15 +31,45 @@ from .cli import (
 )
 from .cli.progress import Progress
 from .errors import KnnGenreError
-from .evaluation.report import format_report, results_to_json
-from .evaluation.scoring import evaluate_models
-from .evaluation.splits import cross_validation_splits, random_split, smallest_training_size, split_from_lists
+from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD, gaussian_duplicates, keep_one_of_each, track_gaussians, vector_duplicates
+from .evaluation.report import format_duplicates, format_report, results_to_json
+from .evaluation.scoring import compare_models, evaluate_models
+from .evaluation.splits import (
+    GTZAN_SPLITS,
+    cross_validation_splits,
+    gtzan_split,
+    pairs_across_splits,
+    random_split,
+    smallest_training_size,
+    split_from_lists,
+)
+from .features.gaussian import unpack
 
 PROG = "python -m knn_genre.evaluate"
 DEFAULT_FEATURES = "data/features.npz"
-#: Models run by default on a feature file (Gaussians), and on a table.
-DEFAULT_MODELS = ("knn", "svm", "klsvm", "dummy")
-DEFAULT_TABLE_MODELS = ("knn", "svm", "dummy")
+#: Models run by default on a feature file (Gaussians), and on a table: all of them.
+DEFAULT_MODELS = tuple(model_names("gaussian"))
+DEFAULT_TABLE_MODELS = tuple(model_names("table"))
+
+
+def split_option(text: str):
+    """argparse type of ``--split``: a training fraction, or the name of a published split."""
+    if text in GTZAN_SPLITS:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a training fraction (e.g. 0.66) nor a named split ({', '.join(GTZAN_SPLITS)})"
+        ) from None
+
+
+def genre_list(text: str) -> list[str]:
+    """argparse type: comma-separated genre names."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no genre")
+    return names
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -72,7 +105,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours that vote in the KNNs (default: 5); at most the smallest training fold")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--folds", type=positive_int, default=10, help="stratified cross-validation folds (default: 10; fewer if a genre is smaller)")
-    split.add_argument("--split", type=float, metavar="FRACTION", help="one stratified random split with this training fraction, e.g. 0.66")
+    split.add_argument(
+        "--split", type=split_option, metavar="FRACTION|NAME",
+        help="one stratified random split with this training fraction, e.g. 0.66; or GTZAN's published split "
+        "gtzan-fault-filtered (train on its train+valid lists, test on its test list; Kereliuk, Sturm & Larsen 2015) "
+        "or gtzan-artist-3fold (artist-filtered stratified 3 folds; Foleiss & Tavares 2020), matched to the tracks "
+        "by their GTZAN names (blues.00012)",
+    )
     split.add_argument("--split-files", nargs=2, metavar=("TRAIN", "TEST"), help="files listing training and test tracks, one path or name per line")
     parser.add_argument(
         "--repeats",
@@ -81,9 +120,27 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="repeat the cross-validation with differently shuffled folds (default: 1); more splits, a steadier spread",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, splits, inner folds and randomised baselines (default: 0)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--genres", type=genre_list, metavar="LIST", help="evaluate only these comma-separated genres")
+    chosen.add_argument(
+        "--min-tracks", type=positive_int, metavar="N",
+        help="evaluate only the genres with at least N tracks (e.g. 10, to leave out genres too small for 10 folds)",
+    )
+    parser.add_argument(
+        "--drop-duplicates", action="store_true",
+        help="keep one track of each group of copies (tracks closer than the duplicate threshold) before splitting",
+    )
+    parser.add_argument(
+        "--duplicate-threshold", type=float, default=None, metavar="T",
+        help=f"copies are closer than T: symmetric KL in nats between Gaussians without c0 (default: {GAUSSIAN_THRESHOLD:g}), "
+        f"or Euclidean distance between standardised rows of a table (default: {VECTOR_THRESHOLD:g})",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (joblib n_jobs; default: 1)")
     parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")
-    parser.add_argument("--plot", metavar="IMAGE", help="draw every model's confusion matrix into IMAGE (.png, .pdf, .svg); needs matplotlib")
+    parser.add_argument(
+        "--plot", metavar="IMAGE",
+        help="draw every model's confusion matrix and precision-recall curves into IMAGE (.png, .pdf, .svg); needs matplotlib",
+    )
     add_progress_options(parser)
     return parser
 
@@ -160,6 +217,8 @@ def make_splits(args, labels, paths, groups=None):
     if args.split_files:
         train, test = (_read_list(p) for p in args.split_files)
         return split_from_lists(list(paths), labels, train, test)
+    if isinstance(args.split, str):
+        return gtzan_split(args.split, paths, labels)
     if args.split is not None:
         return random_split(labels, train_fraction=args.split, seed=args.seed, groups=groups)
     if args.folds < 2:
@@ -168,6 +227,69 @@ def make_splits(args, labels, paths, groups=None):
     if args.repeats > 1:
         protocol.notes.append(f"every track is tested {args.repeats} times: confusion matrices count every test")
     return splits, protocol
+
+
+def select_genres(args, X, y, paths, groups):
+    """The rows of the genres ``--genres`` or ``--min-tracks`` keep, and a note on what was left out.
+
+    Returns
+    -------
+    (X, y, paths, groups, note or None)
+    """
+    if args.genres is None and args.min_tracks is None:
+        return X, y, paths, groups, None
+    tracks = dict(zip(np.asarray(groups).tolist(), np.asarray(y).tolist()))
+    genres, counts = np.unique(list(tracks.values()), return_counts=True)
+    if args.genres is not None:
+        unknown = sorted(set(args.genres) - set(genres.tolist()))
+        if unknown:
+            raise KnnGenreError(f"--genres: no track of {', '.join(unknown)}; the data's genres are {', '.join(genres)}")
+        keep = [g for g in genres.tolist() if g in args.genres]
+    else:
+        keep = [g for g, n in zip(genres.tolist(), counts) if n >= args.min_tracks]
+        if len(keep) < 2:
+            raise KnnGenreError(
+                f"--min-tracks {args.min_tracks} leaves {len(keep)} genre(s); the genres have "
+                + ", ".join(f"{g} {n}" for g, n in zip(genres, counts))
+                + " tracks"
+            )
+    left = [f"{g} ({n})" for g, n in zip(genres.tolist(), counts) if g not in keep]
+    rows = np.isin(y, keep)
+    why = f"with at least {args.min_tracks} tracks" if args.genres is None else "named by --genres"
+    note = f"only the genres {why}: {', '.join(keep)}; left out: {', '.join(left) or 'none'}"
+    return X[rows], y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], note
+
+
+def find_duplicates(X, groups, *, table: bool, threshold=None):
+    """Copies among the tracks: by Gaussian divergence, or by distance between a table's rows."""
+    if table:
+        tracks, index = np.unique(np.asarray(groups), return_inverse=True)
+        sums = np.zeros((len(tracks), X.shape[1]))
+        np.add.at(sums, index, X)
+        vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
+        return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)
+    tracks, means, covs = track_gaussians(*unpack(X), groups)
+    return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
+
+
+def drop_copies(duplicates, X, y, paths, groups):
+    """Rows of the tracks that are not copies of an earlier one; the dropped track names."""
+    dropped = keep_one_of_each(duplicates)
+    rows = ~np.isin(np.asarray(groups), sorted(dropped))
+    return X[rows], y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
+
+
+def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
+    """Pairs of copies with one copy trained on and the other tested, and the warning to print."""
+    across = pairs_across_splits([(a, b) for a, b, _ in duplicates.pairs], splits, groups)
+    if not across:
+        return across, None
+    shown = "; ".join(f"{a} / {b} ({'fold' if len(f) == 1 else 'folds'} {', '.join(str(i + 1) for i in f)})" for a, b, f in across[:3])
+    more = f"; and {len(across) - 3} more" if len(across) > 3 else ""
+    return across, (
+        f"{len(across)} pair(s) of copies straddle the splits (one copy trained on, the other tested), which inflates "
+        f"accuracy: {shown}{more}; --drop-duplicates keeps one of each group"
+    )
 
 
 def load_data(args):
@@ -195,6 +317,27 @@ def load_data(args):
     return X, y, fs.paths, fs.groups, f"Features: {path} ({fs.params.numcep} MFCCs, {rows})"
 
 
+def prepare(args, X, y, paths, groups, *, table: bool):
+    """Genres kept, copies found (and dropped), splits: everything decided before a model runs.
+
+    Returns
+    -------
+    (X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning)
+    """
+    X, y, paths, groups, genre_note = select_genres(args, X, y, paths, groups)
+    duplicates = find_duplicates(X, groups, table=table, threshold=args.duplicate_threshold)
+    dropped = []
+    if args.drop_duplicates and duplicates.groups:
+        X, y, paths, groups, dropped = drop_copies(duplicates, X, y, paths, groups)
+    splits, protocol = make_splits(args, y, paths, groups)
+    if genre_note:
+        protocol.notes.insert(0, genre_note)
+    if dropped:
+        protocol.notes.append(f"--drop-duplicates: left out {len(dropped)} copies ({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
+    across, warning = straddling_warning(duplicates, splits, groups) if not dropped else ([], None)
+    return X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     table = args.features_csv is not None
@@ -205,25 +348,30 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             from .evaluation.plots import check_image_path
 
             check_image_path(args.plot)
+        if args.duplicate_threshold is not None and not args.duplicate_threshold >= 0:
+            raise KnnGenreError(f"--duplicate-threshold {args.duplicate_threshold} must be a number >= 0")
         X, y, paths, groups, header = load_data(args)
-        splits, protocol = make_splits(args, y, paths, groups)
+        X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning = prepare(args, X, y, paths, groups, table=table)
     except KnnGenreError as exc:
         error(prog, with_hint(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
-    if any(get_spec(name).keeps_references for name in names) and args.k > largest_k:
+    if any(get_spec(name).keeps_references or name == "vote" for name in names) and args.k > largest_k:
         error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
+    if warning:
+        print(f"{prog}: warning: {warning}", file=sys.stderr, flush=True)
 
     models = make_models(names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs)
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
+    chance = {name: get_spec(name).chance for name in names if get_spec(name).chance}
     try:
         results = evaluate_models(
-            models, X, y, splits, groups=groups, on_fold=recorder,
+            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance,
             on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
         )
-        results = recorder.attach(results)
+        results = compare_models(recorder.attach(results), baselines={name for name in names if get_spec(name).baseline})
     except (KnnGenreError, ValueError) as exc:
         error(prog, f"evaluation failed: {exc}")
         return EXIT_FAILED
@@ -234,14 +382,15 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     print(header)
     for name in names:
         print(f"  {name}: {get_spec(name).description(family, args.k)}")
+    print(format_duplicates(duplicates, across, dropped))
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
-        from .evaluation.plots import plot_confusion_matrices
+        from .evaluation.plots import plot_evaluation
 
         try:
-            plot_confusion_matrices(results, args.plot, title=protocol.describe())
-            print(f"\nConfusion matrices drawn in {args.plot}")
+            plot_evaluation(results, args.plot, title=protocol.describe())
+            print(f"\nConfusion matrices and precision-recall curves drawn in {args.plot}")
         except (OSError, ValueError) as exc:
             error(prog, f"cannot write {args.plot}: {exc}")
             status = EXIT_FAILED
@@ -250,6 +399,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         payload["features"] = args.features_csv or args.features or DEFAULT_FEATURES
         payload["features_kind"] = "table" if table else "gaussians"
         payload["k"] = args.k
+        payload["duplicates"] = {
+            **duplicates.to_dict(),
+            "across_splits": [{"a": a, "b": b, "folds": list(f)} for a, b, f in across],
+            "dropped": dropped,
+        }
         text = json.dumps(payload, indent=2)
         try:
             store.atomic_write(args.json, lambda fh: fh.write(text.encode("utf-8")))

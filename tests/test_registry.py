@@ -97,7 +97,7 @@ def test_every_model_can_be_made_for_each_family_it_accepts():
         assert spec.families and spec.variant(spec.families[0]).description
         for family in spec.families:
             assert isinstance(make_model(name, family=family, k=3), RegisteredModel)
-    assert model_names("table") == ["knn", "svm", "dummy-most-frequent", "dummy-stratified"]
+    assert model_names("table") == ["knn", "svm", "logreg", "rf", "hgb", "mlp", "gnb", "vote", "dummy-most-frequent", "dummy-stratified"]
     assert expand_names(["dummy", "knn", "dummy-stratified"]) == ["dummy-most-frequent", "dummy-stratified", "knn"]
     assert set(ALIASES["dummy"]) <= set(REGISTRY)
     with pytest.raises(ParameterError, match="unknown model"):
