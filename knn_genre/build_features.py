@@ -36,6 +36,7 @@ from .cli import (
     progress_enabled,
     with_hint,
 )
+from .classifiers.duplicates import gaussian_duplicates, track_gaussians
 from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
 from .features.params import MFCCParams
@@ -283,7 +284,25 @@ def _summary(fs, report, output, fmt="npz") -> str:
     if fmt == "legacy":
         lines.append(_label_indices(fs))
     lines += [f"  skipped {printable(path)}: {one_line(reason)}" for path, reason in report.skipped]
+    lines.append(_duplicates_line(fs))
     return "\n".join(lines)
+
+
+def _duplicates_line(fs, limit: int = 5) -> str:
+    """The copies among the built tracks (identical or nearly identical Gaussians), for the summary."""
+    if fs.dim < 2:
+        return "  duplicates: not checked (Gaussians of dimension 1)"
+    weights = None if fs.segments is None else fs.segments[:, 1] - fs.segments[:, 0]
+    tracks, means, covs = track_gaussians(fs.means, fs.covs, fs.groups, weights)
+    found = gaussian_duplicates(means, covs, tracks)
+    if not found.groups:
+        return f"  duplicates: none ({found.measure})"
+    shown = "; ".join(" = ".join(printable(t) for t in group) for group in found.groups[:limit])
+    more = f"; and {len(found.groups) - limit} more" if len(found.groups) > limit else ""
+    return (
+        f"  duplicates: {len(found.groups)} group(s) of copies, {sum(map(len, found.groups))} tracks ({found.measure}): "
+        f"{shown}{more} (evaluate warns when copies straddle its splits; --drop-duplicates keeps one of each)"
+    )
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--duplicate-threshold", type=float, default=None, metavar="T",
         help=f"copies are closer than T: symmetric KL in nats between Gaussians without c0 (default: {GAUSSIAN_THRESHOLD:g}), "
-        f"or Euclidean distance between standardised rows of a table (default: {VECTOR_THRESHOLD:g})",
+        f"or root-mean-square difference between standardised rows of a table (default: {VECTOR_THRESHOLD:g})",
     )
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (joblib n_jobs; default: 1)")
     parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")

@@ -313,7 +313,8 @@ def gtzan_split(name: str, paths, y):
     the protocol's notes (how many, and the first few), as are the data's
     tracks that the split leaves out (GTZAN's repeats and distorted clips)
     and test tracks of genres that no training track has. A fold left with
-    no training or no test track is dropped, with a note.
+    no test track, or training tracks of fewer than 2 genres, is dropped,
+    with a note.
 
     Parameters
     ----------
@@ -353,7 +354,7 @@ def gtzan_split(name: str, paths, y):
         notes.append(f"{len(absent)} of the {len(listed)} tracks the split lists are not in the data (e.g. {_examples(absent)})")
     unlisted = sorted({str(p) for p in paths} - {owner[k] for k in listed & set(rows)})
     if unlisted:
-        notes.append(f"{len(unlisted)} tracks of the data are not in the split and are left out (e.g. {_examples(unlisted)})")
+        notes.append(f"{len(unlisted)} track(s) of the data are not in the split and are left out (e.g. {_examples(unlisted)})")
     splits = []
     for fold, (train_keys, test_keys) in enumerate(lists, start=1):
         train = np.array(sorted(i for k in train_keys if k in rows for i in rows[k]), dtype=int)
@@ -362,11 +363,14 @@ def gtzan_split(name: str, paths, y):
         if len(train) == 0 or len(test) == 0:
             notes.append(f"{label} dropped: the data has {len(train)} of its training and {len(test)} of its test rows")
             continue
+        if len(np.unique(y[train])) < 2:
+            notes.append(f"{label} dropped: its training tracks in the data are all of one genre ({y[train][0]})")
+            continue
         unseen = sorted(set(y[test]) - set(y[train]))
         if unseen:
             count = int(np.isin(y[test], unseen).sum())
             notes.append(
-                f"{label}: {count} test rows are of genres with no training track ({', '.join(map(str, unseen))}); "
+                f"{label}: {count} test row(s) are of genres with no training track ({', '.join(map(str, unseen))}); "
                 "no model can get them right"
             )
         splits.append((train, test))
