@@ -5,8 +5,9 @@ GTZAN's authors computed with librosa; these are the pieces they rest on,
 written from librosa's definitions (``core/spectrum.py``, ``filters.py``,
 ``core/convert.py``) so that the package needs no librosa at run time:
 
-- :func:`stft`: centred frames (``n_fft // 2`` zeros each side, librosa's
-  ``pad_mode="constant"``), periodic Hann window, ``rfft``; one row per frame;
+- :func:`stft`: centred frames (the signal padded by ``n_fft // 2`` samples
+  each side, reflected as librosa did up to version 0.9, or zeros as it has
+  since 0.10), periodic Hann window, ``rfft``; one row per frame;
 - :func:`istft`: the inverse by windowed overlap-add, divided by the summed
   squared window, trimmed to the signal's length;
 - :func:`mel_filters`: Slaney-style mel filters (``htk=False``), area-normalised
@@ -35,7 +36,7 @@ def frame_count(n_samples: int, hop_length: int) -> int:
     return 1 + n_samples // hop_length
 
 
-def stft(signal: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+def stft(signal: np.ndarray, n_fft: int, hop_length: int, pad_mode: str = "reflect") -> np.ndarray:
     """Complex spectrum of centred, Hann-windowed frames.
 
     Parameters
@@ -43,13 +44,16 @@ def stft(signal: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     signal : ndarray of shape (n_samples,)
     n_fft : int > 0, even
     hop_length : int > 0
+    pad_mode : {"reflect", "constant"}, default="reflect"
+        How the signal is extended by ``n_fft // 2`` samples each side
+        (``numpy.pad`` modes; "constant" pads zeros).
 
     Returns
     -------
     ndarray of shape (1 + n_samples // hop_length, n_fft // 2 + 1), complex128
         Frame ``t`` is centred on sample ``t * hop_length``.
     """
-    padded = np.pad(np.asarray(signal, dtype=np.float64), n_fft // 2)
+    padded = np.pad(np.asarray(signal, dtype=np.float64), n_fft // 2, mode=pad_mode)
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
     return scipy.fft.rfft(frames * hann(n_fft), axis=1)
 

@@ -1,8 +1,9 @@
 """The table family: the 57 features of GTZAN's published ``features_30_sec.csv``.
 
 GTZAN's feature tables were computed with librosa's default settings at
-22050 Hz (frames of 2048 samples every 512, centred): for each clip the mean
-and variance over frames of
+22050 Hz (frames of 2048 samples every 512, centred, the signal reflected at
+its ends as librosa did before version 0.10): for each clip the mean and
+variance over frames of
 
 ==========================  ==============================================================
 column                      librosa function (defaults)
@@ -162,8 +163,8 @@ def _zero_crossing_rates(signal: np.ndarray, frame: int, hop: int, n_frames: int
     return (crossed[starts + frame - 1] - crossed[starts]) / frame
 
 
-def _rms(signal: np.ndarray, frame: int, hop: int) -> np.ndarray:
-    padded = np.pad(signal, frame // 2)
+def _rms(signal: np.ndarray, frame: int, hop: int, pad_mode: str) -> np.ndarray:
+    padded = np.pad(signal, frame // 2, mode=pad_mode)
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
     return np.sqrt(np.einsum("ij,ij->i", frames, frames) / frame)
 
@@ -199,7 +200,7 @@ def table_features(signal: np.ndarray, params: TableParams = TableParams()) -> n
     """
     y = np.asarray(signal, dtype=np.float64)
     sr, n_fft, hop = params.sample_rate, params.n_fft, params.hop_length
-    spectrum = stft(y, n_fft, hop)
+    spectrum = stft(y, n_fft, hop, params.pad_mode)
     magnitude = np.abs(spectrum)
     power = magnitude**2
     n_frames = len(spectrum)
@@ -225,7 +226,7 @@ def table_features(signal: np.ndarray, params: TableParams = TableParams()) -> n
 
     columns = [
         *_mean_var(chroma),
-        *_mean_var(_rms(y, n_fft, hop)),
+        *_mean_var(_rms(y, n_fft, hop, params.pad_mode)),
         *_mean_var(centroid),
         *_mean_var(bandwidth),
         *_mean_var(rolloff),
