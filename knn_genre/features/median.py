@@ -51,7 +51,7 @@ def median_filter_1d(x: np.ndarray, width: int, axis: int = -1) -> np.ndarray:
     >>> import numpy as np
     >>> from knn_genre.features.median import median_filter_1d
     >>> median_filter_1d(np.array([1.0, 9.0, 2.0, 8.0, 3.0]), 3).tolist()
-    [1.0, 2.0, 8.0, 3.0, 8.0]
+    [1.0, 2.0, 8.0, 3.0, 3.0]
     """
     if not isinstance(width, (int, np.integer)) or width < 1 or width % 2 == 0:
         raise ParameterError(f"width={width!r} must be an odd positive number of samples")
