@@ -103,10 +103,10 @@ class _kill_self_on:
         self.path = path
         self.caller = os.getpid()
 
-    def __call__(self, path, params, segment_seconds=None):
+    def __call__(self, path, *args):
         if path == self.path and os.getpid() != self.caller:
             os.kill(os.getpid(), signal.SIGKILL)
-        return _real_analyse_safely(path, params, segment_seconds)
+        return _real_analyse_safely(path, *args)
 
 
 _real_analyse_safely = builder._analyse_safely
