@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--folds", type=int, default=10, help="outer folds (default: %(default)s; fewer if a genre is smaller)")
     parser.add_argument("--repeats", type=int, default=1, help="repetitions of the cross-validation (default: %(default)s)")
+    parser.add_argument("--family", help="feature family of a file that holds several (as evaluate --family)")
+    parser.add_argument("--genres", help="comma-separated genres to keep (as evaluate --genres), e.g. the well-populated ones")
     parser.add_argument("--k", type=int, default=5, help="neighbours of the KNNs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of all folds and baselines (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (default: 1)")
@@ -82,6 +84,10 @@ def evaluate_argv(args, features: str | None) -> list[str]:
     argv = ["--features-csv", args.features_csv] if args.features_csv else ["--features", features]
     argv += ["--models", args.models or (TABLE_MODELS if args.features_csv else ACCURACY_MODELS)]
     argv += ["--folds", str(args.folds), "--repeats", str(args.repeats), "--k", str(args.k), "--seed", str(args.seed)]
+    if getattr(args, "family", None):
+        argv += ["--family", args.family]
+    if getattr(args, "genres", None):
+        argv += ["--genres", args.genres]
     return argv
 
 
@@ -93,10 +99,13 @@ def run_accuracy(args, features: str | None):
 
     eargs = evaluate.build_parser().parse_args(evaluate_argv(args, features))
     table = eargs.features_csv is not None
-    names = evaluate.parse_models(eargs.models, table=table)
-    X, y, paths, groups, header = evaluate.load_data(eargs)
+    names = evaluate.parse_models(eargs.models, table=table, family=eargs.family)
+    X, y, paths, groups, header = evaluate.keep_genres(evaluate.load_data(eargs), eargs.genres)
     splits, protocol = evaluate.make_splits(eargs, y, paths, groups)
-    models = evaluate.make_models(names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs)
+    models = evaluate.make_models(
+        names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs, family=eargs.family,
+        available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+    )
     recorder = evaluate.FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
@@ -108,7 +117,7 @@ def run_accuracy(args, features: str | None):
         if progress:
             progress.close()
     results = recorder.attach(results)
-    hubness = None if table else hubness_of(X, y, eargs.k)
+    hubness = hubness_of(X["gaussian"], y, eargs.k) if "gaussian" in X else None
     return protocol, results, header, hubness
 
 
