@@ -70,6 +70,9 @@ class FeatureTable:
     path : str
     dropped : list of str
         Columns read but not used as features (the id and meta columns).
+    lengths : ndarray of shape (n_rows,), int64, or None
+        The ``length`` column (samples of each row's clip or segment), when
+        the table has one with positive whole numbers.
     """
 
     X: np.ndarray
@@ -79,6 +82,7 @@ class FeatureTable:
     columns: list
     path: str
     dropped: list
+    lengths: np.ndarray | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -178,6 +182,9 @@ def read_feature_table(
     else:
         ids = np.array([f"row{i}" for i in range(len(frame))])
     groups = np.array([track_of(i) for i in ids])
+    lengths = None
+    if "length" in dropped and frame["length"].dtype.kind in "iu" and (frame["length"] > 0).all():
+        lengths = frame["length"].to_numpy(dtype=np.int64)
     return FeatureTable(
         X=X,
         y=labels.astype(str).to_numpy(),
@@ -186,6 +193,7 @@ def read_feature_table(
         columns=features,
         path=source,
         dropped=dropped,
+        lengths=lengths,
     )
 
 
