@@ -40,8 +40,8 @@ Feature families (:data:`FAMILY_NAMES`) and what ``X`` holds for each:
 Examples
 --------
 >>> from knn_genre.classifiers.registry import REGISTRY, make_model
->>> sorted(REGISTRY)[:3]
-['dummy-most-frequent', 'dummy-stratified', 'klsvm']
+>>> REGISTRY["svm"].families, REGISTRY["fusion"].families
+(('gaussian', 'table'), ('gaussian+table',))
 >>> make_model("knn", k=3).get_params()["params"]
 {'n_neighbors': 3}
 """
