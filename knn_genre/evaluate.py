@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -310,6 +311,12 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
 
+    # What is compared is shown before the minutes of work, not after them
+    # (a reader that only wants the first lines, as `| head -1`, has them at once).
+    print(header)
+    for name, model in models.items():
+        print(f"  {name}: {get_spec(model.name).description(model.family, args.k)} (on {model.family})")
+    sys.stdout.flush()
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
@@ -324,9 +331,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     finally:
         if progress:
             progress.close()
-    print(header)
-    for name, model in models.items():
-        print(f"  {name}: {get_spec(model.name).description(model.family, args.k)} (on {model.family})")
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
