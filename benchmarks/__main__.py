@@ -5,6 +5,9 @@ Usage::
     python -m benchmarks                                   # generated demo collection
     python -m benchmarks --features data/features.npz      # a feature file (Gaussians)
     python -m benchmarks --features-csv features_30_sec.csv
+    python -m benchmarks --features both.npz --models svm,svm:table,klsvm,fusion,dummy \
+        --genres blues,classical,country,jazz,metal,rock --folds 5 --repeats 3
+                                                           # a file of both families (build_features --families gaussian,table)
     python -m benchmarks --speed                           # also the speed benchmarks
 
 Every model runs on the same seeded outer folds (nested cross-validation for
@@ -59,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (default: 1)")
     parser.add_argument("--name", help="results file name (default: the input file's stem, or 'demo')")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
-    parser.add_argument("--speed", action="store_true", help="also run benchmarks/bench_knn.py and bench_features.py with their defaults (minutes)")
+    parser.add_argument(
+        "--speed", action="store_true",
+        help="also run benchmarks/bench_knn.py, bench_features.py and bench_table.py (needs librosa) with their defaults (minutes)",
+    )
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table (with --speed)")
     add_progress_options(parser)
     return parser
@@ -233,13 +239,14 @@ def write_results(out: Path, name: str, md: str, rows: list[dict]) -> tuple[Path
 
 def run_speed(out: Path) -> int:
     """Both speed benchmarks with their defaults; their output goes to ``speed.md`` too."""
-    from . import bench_features, bench_knn
+    from . import bench_features, bench_knn, bench_table
 
     buffer = io.StringIO()
     status = 0
     benches = (
         ("KL-KNN speed and memory (bench_knn.py)", bench_knn),
         ("Feature extraction speed (bench_features.py)", bench_features),
+        ("Table features against librosa (bench_table.py)", bench_table),
     )
     for title, module in benches:
         print(f"\n## {title}\n", flush=True)

@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("| column | within 1 % | within 5 % | largest (std) |")
         print("|---|---:|---:|---:|")
         for name, one, five, worst in per_column:
-            print(f"| {name} | {100 * one:.1f} % | {100 * five:.1f} % | {worst:.4f} |")
+            print(f"| {name} | {100 * one:.1f} % | {100 * five:.1f} % | {worst:.2g} |")
 
         clips = {Path(p).name: args.data / p for p in fs.paths}
         rest = published[~published["filename"].isin(list(clips))]
