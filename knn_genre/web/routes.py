@@ -104,9 +104,11 @@ def predict_page():
 
 @bp.post("/api/predict")
 def predict_api():
-    top = request.args.get("top", default=_state().config.top, type=int)
-    if top is None or not 1 <= top <= len(_state().model.genres):
-        raise InputError(400, f"top must be an integer from 1 to {len(_state().model.genres)}")
+    n_genres = len(_state().model.genres)
+    text = request.args.get("top", str(_state().config.top))
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= n_genres):
+        raise InputError(400, f"top must be an integer from 1 to {n_genres}")
+    top = int(text)
     results = _results()
     status = _status(results)
     records = [r.to_json(top) for r in results]
