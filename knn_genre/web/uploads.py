@@ -37,7 +37,7 @@ def audio_suffix(name: str) -> str | None:
     if not is_audio_name(name):
         return None
     suffix = PurePath(name).suffix.lower()
-    return next(s for s in AUDIO_SUFFIXES if s == suffix)
+    return next((s for s in AUDIO_SUFFIXES if s == suffix), None)
 
 
 def display_name(name: str | None) -> str:

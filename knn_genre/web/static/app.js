@@ -57,4 +57,10 @@ document.addEventListener("DOMContentLoaded", function () {
     button.disabled = true;
     button.textContent = "Analysing…";
   });
+  // Coming back to the page from the browser's history shows the form ready again.
+  window.addEventListener("pageshow", function () {
+    var button = form.querySelector("button");
+    button.disabled = false;
+    button.textContent = "Find the genre";
+  });
 });
