@@ -178,7 +178,7 @@ def test_too_many_files(model, uploads, clips):
     assert list(uploads.iterdir()) == []
 
 
-def test_names_are_escaped_and_never_used_as_paths(client, clips, uploads):
+def test_names_are_escaped_and_never_used_as_paths(client, clips, uploads, monkeypatch):
     names = [HOSTILE, "../../../../etc/passwd.wav", "bell\x07.wav"]
     seen = []
     original = predictor_module.analyse_for_model
@@ -187,12 +187,9 @@ def test_names_are_escaped_and_never_used_as_paths(client, clips, uploads):
         seen.append(path)
         return original(model, path, **kwargs)
 
-    predictor_module.analyse_for_model = spy
-    try:
-        r = send(client, [(clips["organ"], n) for n in names])
-        page = send(client, [(clips["organ"], HOSTILE)], url="/").get_data(as_text=True)
-    finally:
-        predictor_module.analyse_for_model = original
+    monkeypatch.setattr(predictor_module, "analyse_for_model", spy)
+    r = send(client, [(clips["organ"], n) for n in names])
+    page = send(client, [(clips["organ"], HOSTILE)], url="/").get_data(as_text=True)
     assert [rec["path"] for rec in r.get_json()] == [HOSTILE, "../../../../etc/passwd.wav", "bell\\x07.wav"]
     assert all(re.fullmatch(re.escape(str(uploads)) + r"/upload-[^/]+\.wav", p) for p in seen), seen
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;.wav" in page

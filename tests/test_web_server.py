@@ -277,3 +277,22 @@ def test_the_page_has_no_external_requests(browser, server):
     browser.get(server.url)
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert resources and all(r.startswith(server.url) for r in resources), resources
+
+
+def test_files_dropped_on_the_form_are_chosen_and_sent(browser, server, model, clips):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url)
+    browser.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "const files = new DataTransfer(); files.items.add(new File([bytes], 'dropped.wav', {type: 'audio/wav'}));"
+        "document.querySelector('.drop').dispatchEvent(new DragEvent('drop', {dataTransfer: files, bubbles: true, cancelable: true}));",
+        base64.b64encode(clips["bass"].read_bytes()).decode(),
+    )
+    size_mb = clips["bass"].stat().st_size / 1e6
+    assert browser.find_element(By.ID, "chosen").text == f"dropped.wav ({size_mb:.1f} MB)"
+    browser.find_element(By.CSS_SELECTOR, "form#upload button").click()
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.result"))
+    assert browser.find_element(By.CSS_SELECTOR, "article.result h2.file").text == "dropped.wav"
+    assert browser.find_element(By.CSS_SELECTOR, ".verdict .genre").text == predict_file(model, clips["bass"]).genre == "bass"

@@ -74,10 +74,17 @@ def run(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, max
             for sig in STOP_SIGNALS:
                 if saved[sig] is not signal.SIG_IGN:
                     signal.signal(sig, stop)
-            on_start(url_of(host, server.effective_port))
+            on_start(url_of(host, _bound_port(server)))
             server.run()
         finally:
             for sig, old in saved.items():
                 signal.signal(sig, old if old is not None else signal.SIG_DFL)
             server.close()
     return received[0] if received else signal.SIGINT
+
+
+def _bound_port(server) -> int:
+    # One socket (an address), or several (a name such as localhost with IPv4 and IPv6): same port.
+    if hasattr(server, "effective_port"):
+        return server.effective_port
+    return server.effective_listen[0][1]
