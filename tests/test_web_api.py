@@ -178,6 +178,13 @@ def test_too_many_files(model, uploads, clips):
     assert list(uploads.iterdir()) == []
 
 
+def test_too_many_parts_are_refused_in_words(client):
+    body = "".join(f'--xx\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nv\r\n' for i in range(60)) + "--xx--\r\n"
+    r = client.post("/api/predict", data=body.encode(), content_type="multipart/form-data; boundary=xx")
+    assert r.status_code == 413
+    assert r.get_json()["error"] == "the multipart body has too many parts or too large form fields; send at most 20 files"
+
+
 def test_names_are_escaped_and_never_used_as_paths(client, clips, uploads, monkeypatch):
     names = [HOSTILE, "../../../../etc/passwd.wav", "bell\x07.wav"]
     seen = []

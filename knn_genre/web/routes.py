@@ -148,8 +148,11 @@ def input_error(exc: InputError):
 
 @bp.app_errorhandler(RequestEntityTooLarge)
 def too_large(exc):
-    mb = _state().config.max_upload_mb
-    return _error(413, f"the upload is larger than this server's limit of {mb:g} MB per request")
+    config = _state().config
+    if (request.content_length or 0) > config.max_bytes:
+        return _error(413, f"the upload is larger than this server's limit of {config.max_upload_mb:g} MB per request")
+    # Werkzeug's other limits: the number of parts, the size of the form's text fields.
+    return _error(413, f"the multipart body has too many parts or too large form fields; send at most {config.max_files} files")
 
 
 @bp.app_errorhandler(HTTPException)
