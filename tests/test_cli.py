@@ -14,7 +14,7 @@ from knn_genre.build_features import main as build_main
 from knn_genre.evaluate import main as evaluate_main
 from knn_genre.train import main as train_main
 
-COMMANDS = ["build_features", "evaluate", "train", "predict", "demo"]
+COMMANDS = ["build_features", "evaluate", "train", "predict", "similar", "serve", "demo"]
 
 
 def run(*args, **kwargs):
