@@ -133,7 +133,8 @@ def _parse_comm(raw: bytes, aifc: bool, path: str) -> tuple:
             raise AudioError(path, f"damaged header: {bits} bits per sample (1 to 32 expected)")
         width = (bits + 7) // 8
         name = f"{8 * width}-bit {name}"
-    rate = check_rate(path, _extended(raw[8:18]))
+    value = _extended(raw[8:18])
+    rate = check_rate(path, round(value) if math.isfinite(value) else value)
     return name, channels, frames, width, integer, rate
 
 

@@ -19,14 +19,18 @@ Integer PCM is read as left-justified int32 and scaled by
 WAV's scaling (int16 ``/ 2**15``, 8-bit ``/ 2**7``, ...): the same samples in
 ``.wav``, ``.au``, ``.aiff`` and ``.flac`` give bit-identical signals.
 
-Seeking is exact in the lossless formats. libsndfile's seeks in MP3 and
-Vorbis streams land near, not on, the decoder state of a straight decode (a
-window read after a seek differs from the same window of the whole file),
-so lossy streams are only ever decoded forwards from the start: a later
-window continues the decoding (the frames between are decoded and
-dropped), an overlapping one reuses the end of the previous window, and an
-earlier one reopens the file. Every window is then exactly the same stretch
-of the one decoding of the whole file, whatever order windows are read in.
+Seeking is exact in the lossless formats, and their decoding is exact
+integer arithmetic. Not so for lossy streams: libsndfile's seeks in MP3 and
+Vorbis land near, not on, the decoder state of a straight decode, and
+mpg123's float output even depends on how the samples are asked for (reads
+of 9000 frames give other last bits than reads of 65536). Lossy streams are
+therefore decoded only forwards from the start, in blocks of
+:data:`BLOCK_FRAMES` on a fixed grid of the file: a window is cut from the
+blocks it covers; the blocks of the previous window are kept for an
+overlapping next one, a later window continues the decoding (the blocks
+between are decoded and dropped) and an earlier one reopens the file. Every
+window is then exactly the same stretch of the one decoding of the whole
+file, whatever order windows are read in.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ class DecodedSource:
         finally:
             fh.close()
         self._decoder = None
-        self._tail = None  # (start, signal) of the last lossy window, for the next one
+        self._blocks = {}  # lossy streams: grid block index -> mono signal, for the last window
         try:
             self._open_decoder()
             self.frames = self._checked_frames()
@@ -133,12 +137,7 @@ class DecodedSource:
             out = np.empty(stop - start)
         except MemoryError:
             raise AudioError(self.path, f"too large to decode in memory ({stop - start} frames)") from None
-        done = self._from_tail(start, stop, out)
-        if start + done < stop:
-            self._seek(start + done)
-            done += self._decode_into(out[done:])
-            if not self.info.lossless:
-                self._tail = (start, out[:done].copy())  # a copy: the caller may change its signal
+        done = self._read_grid(start, stop, out) if not self.info.lossless else self._read_exact(start, out)
         out = out[:done]
         if not np.all(np.isfinite(out)):
             where = f" (at {start / self.sample_rate:.1f} s)" if start or stop < self.frames else ""
@@ -152,7 +151,7 @@ class DecodedSource:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        self._tail = None
+        self._blocks = {}
 
     def __enter__(self):
         return self
@@ -200,25 +199,14 @@ class DecodedSource:
             raise AudioError(self.path, "no audio samples (0 frames)" if frames <= 0 else "stream of unknown length")
         return int(frames)
 
-    def _seek(self, frame: int) -> None:
-        """Put the decoder at ``frame``: a seek if lossless, else forward decoding only."""
-        if frame == self._pos:
-            return
-        if self.info.lossless:
+    def _read_exact(self, start: int, out: np.ndarray) -> int:
+        """Lossless: seek to ``start`` and decode ``len(out)`` frames into ``out``; the frames written."""
+        if start != self._pos:
             try:
-                self._decoder.seek(frame)
+                self._decoder.seek(start)
             except Exception as exc:  # noqa: BLE001 - libsndfile's seek errors are RuntimeError or its own
-                raise AudioError(self.path, f"cannot seek to {frame / self.sample_rate:.1f} s: {_reason(exc)}") from None
-            self._pos = frame
-            return
-        if frame < self._pos:
-            self._open_decoder()
-        while self._pos < frame:
-            if len(self._block(min(BLOCK_FRAMES, frame - self._pos))) == 0:
-                break
-
-    def _decode_into(self, out: np.ndarray) -> int:
-        """Decode ``len(out)`` frames into ``out``; the frames written."""
+                raise AudioError(self.path, f"cannot seek to {start / self.sample_rate:.1f} s: {_reason(exc)}") from None
+            self._pos = start
         done = 0
         while done < len(out):
             block = self._block(min(BLOCK_FRAMES, len(out) - done))
@@ -226,13 +214,46 @@ class DecodedSource:
                 break
             out[done : done + len(block)] = block
             done += len(block)
-        if done < len(out) and self.frames - self._pos > self.length_slack:
+        self._check_complete(start + done, start + len(out))
+        return done
+
+    def _read_grid(self, start: int, stop: int, out: np.ndarray) -> int:
+        """Lossy: cut ``[start, stop)`` out of the grid blocks covering it; the frames written."""
+        kept, done = {}, 0
+        for k in range(start // BLOCK_FRAMES, (stop - 1) // BLOCK_FRAMES + 1):
+            block = self._blocks.get(k)
+            if block is None:
+                block = self._grid_block(k)
+            kept[k] = block
+            first = k * BLOCK_FRAMES
+            a, b = max(start, first), min(stop, first + len(block))
+            if b > a:
+                out[a - start : b - start] = block[a - first : b - first]
+                done = b - start
+            if len(block) < BLOCK_FRAMES:
+                break  # the end of the stream
+        self._blocks = kept  # the next window may overlap this one
+        self._check_complete(start + done, stop)
+        return done
+
+    def _grid_block(self, k: int) -> np.ndarray:
+        """Grid block ``k`` of a lossy stream, decoding forwards (from the start if need be)."""
+        target = k * BLOCK_FRAMES
+        if self._pos > target:
+            self._open_decoder()
+        while self._pos < target:
+            if len(self._block(BLOCK_FRAMES)) < BLOCK_FRAMES:
+                return np.empty(0)
+        return self._block(BLOCK_FRAMES)
+
+    def _check_complete(self, reached: int, wanted: int) -> None:
+        """A decoder that stops before the declared length, by more than the slack, is an error."""
+        if reached < wanted and self.frames - reached > self.length_slack:
             raise AudioError(
                 self.path,
-                f"truncated or damaged: decoding stops at {self._pos / self.sample_rate:.1f} s "
+                f"truncated or damaged: decoding stops at {reached / self.sample_rate:.1f} s "
                 f"but the header declares {self.frames / self.sample_rate:.1f} s",
             )
-        return done
 
     def _block(self, n: int) -> np.ndarray:
         """The next ``n`` (or fewer, at the end) frames, mono float64."""
@@ -250,18 +271,6 @@ class DecodedSource:
         self._pos += len(data)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are reported by read()
             return to_float(data[:, 0]) if data.shape[1] == 1 else to_mono(to_float(data))
-
-    def _from_tail(self, start: int, stop: int, out: np.ndarray) -> int:
-        """Frames from ``start`` copied out of the previous lossy window; their count."""
-        if self._tail is None:
-            return 0
-        tail_start, tail = self._tail
-        tail_stop = tail_start + len(tail)
-        if not (tail_start <= start < tail_stop and tail_stop == self._pos):
-            return 0
-        n = min(stop, tail_stop) - start
-        out[:n] = tail[start - tail_start : start - tail_start + n]
-        return n
 
     def _quiet(self):
         return _SILENCER.silenced() if self.noisy else _nothing()
