@@ -193,8 +193,11 @@ class DecodedSource:
                 f"variable-bitrate MP3 without a Xing or VBRI header: the decoder would read {frames / rate:.1f} s "
                 f"of its {info.stream_frames / rate:.1f} s; rewrite the file with a header",
             )
-        if info.frames is not None:
-            frames = min(frames, info.frames)
+        # The header's count where there is one; for an MP3 without one, its frames hold
+        # what the decoder will give (the decoder's own length is an estimate from the file size).
+        for declared in (info.frames, info.stream_frames):
+            if declared is not None:
+                frames = min(frames, declared)
         if frames <= 0 or frames >= 2**62:
             raise AudioError(self.path, "no audio samples (0 frames)" if frames <= 0 else "stream of unknown length")
         return int(frames)
