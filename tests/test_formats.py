@@ -185,6 +185,16 @@ def _overwrite(raw, fill):
     return raw[:at] + fill * (2000 // len(fill)) + raw[at + 2000 :]
 
 
+def _good_mp3_bytes():
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(0.5), 22050, format="MP3")
+    return buffer.getvalue()
+
+
 NOISE = bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))
 
 BAD = [
@@ -209,6 +219,8 @@ BAD = [
     ("aiff", lambda r: r[:12], "form-only.aiff", r"no COMM chunk"),
     ("wav", lambda r: r, "wav-named.flac", r"not a FLAC file: starts with 'RIFF', a WAV file"),
     ("flac", lambda r: r, "flac-named.mp3", r"not an MP3 file: starts with 'fLaC', a FLAC file"),
+    ("mp3", lambda r: r, "mp3-named.flac", r"not a FLAC file: starts with '\\xff\\x\w\w.*', an MP3 file"),
+    ("flac", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x00" + _good_mp3_bytes(), "id3-mp3-named.flac", r"not a FLAC file: after its ID3 tag, the file starts with .*, an MP3 file"),
     ("mp3", lambda r: r, "mp3-named.ogg", r"not an Ogg file: starts with '\\xff\\x\w\w.*', an MP3 file"),
     ("ogg", lambda r: r, "ogg-named.au", r"not an .au file: starts with 'OggS', an Ogg Vorbis file"),
     ("au", lambda r: r, "au-named.aiff", r"not an AIFF file: starts with '.snd', a Sun/NeXT .au file"),

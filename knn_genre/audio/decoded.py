@@ -99,13 +99,13 @@ class DecodedSource:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
+        self._fd = self._decoder = None
         fh = open_regular(self.path, self.kind)
         try:
             self.info = type(self).check(fh, self.path)
             self._fd = os.dup(fh.fileno())
         finally:
             fh.close()
-        self._decoder = None
         self._blocks = {}  # lossy streams: grid block index -> mono signal, for the last window
         try:
             self._open_decoder()
@@ -158,6 +158,11 @@ class DecodedSource:
 
     def __exit__(self, *exc):
         self.close()
+
+    def __del__(self):
+        # A source left open (not used as a context manager) still gives its descriptor back.
+        if getattr(self, "_fd", None) is not None:
+            self.close()
 
     # -- decoding ---------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..errors import AudioError
 from .files import file_size, read_at
 from .mpeg import skip_id3v2
 from .signal import check_rate
+from .sniff import HEAD_BYTES, describe
 from .stream import StreamInfo, expect_kind
 
 __all__ = ["flac_info"]
@@ -35,11 +36,16 @@ def flac_info(fh, path: str) -> StreamInfo:
         or damaged, the header declares no samples or an implausible rate,
         or no audio frame follows the metadata.
     """
-    expect_kind(fh, path, ("flac", "mp3"), "a FLAC file")  # "mp3": an ID3 tag, checked below
+    head = expect_kind(fh, path, ("flac", "mp3"), "a FLAC file")  # "mp3": maybe an ID3 tag before 'fLaC'
     size = file_size(fh)
-    start = skip_id3v2(fh, path, size)
-    if read_at(fh, start, 4, path) != b"fLaC":
-        raise AudioError(path, "not a FLAC file: an ID3 tag followed by something else than 'fLaC'")
+    start = 0
+    if head[:4] != b"fLaC":
+        if not head.startswith(b"ID3"):
+            raise AudioError(path, f"not a FLAC file: {describe(head)}")
+        start = skip_id3v2(fh, path, size)
+        after = read_at(fh, start, HEAD_BYTES, path)
+        if after[:4] != b"fLaC":
+            raise AudioError(path, f"not a FLAC file: after its ID3 tag, the file {describe(after) if after else 'ends'}")
     pos, info = start + 4, None
     for index in range(_MAX_BLOCKS):
         raw = read_at(fh, pos, 4, path)
