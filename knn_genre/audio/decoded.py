@@ -378,7 +378,7 @@ class OggSource(DecodedSource):
 
 
 class Mp3Source(DecodedSource):
-    """An MP3 file (see :mod:`~knn_genre.audio.mpeg`)."""
+    """An MP3 (or MPEG Layer I/II) file (see :mod:`~knn_genre.audio.mpeg`)."""
 
     check = staticmethod(mpeg_info)
     kind = "an MP3 file"

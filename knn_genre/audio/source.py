@@ -40,6 +40,7 @@ READERS = {
     ".oga": OggSource,
     ".opus": OggSource,
     ".mp3": Mp3Source,
+    ".mp2": Mp3Source,
 }
 
 #: Suffixes of the files a collection is built from.
@@ -69,7 +70,6 @@ UNSUPPORTED = {
     ".dsf": "DSD (DSF)",
     ".dff": "DSD (DSDIFF)",
     ".tta": "True Audio",
-    ".mp2": "MPEG-1 Layer II",
     ".mid": "MIDI (notes, not sound)",
     ".midi": "MIDI (notes, not sound)",
 }
