@@ -8,6 +8,7 @@ from encoded import write_lossless, write_lossy, write_marsyas_au
 
 from knn_genre import store
 from knn_genre.audio.synth import synthesize
+from knn_genre.errors import ParameterError
 from knn_genre.build_features import main as build_main
 from knn_genre.predict import main as predict_main
 from knn_genre.train import main as train_main
@@ -91,3 +92,18 @@ def test_predict_takes_every_format_and_reports_bad_files(mixed, tmp_path, capsy
     for rel in bad:
         assert "error" in records[str(root / rel)] and rel.split("/")[1] in captured.err
     assert "Traceback" not in captured.err and f"{len(bad)} of {len(songs)} files could not be predicted" in captured.err
+
+
+def test_split_lists_of_wav_names_match_tracks_in_other_formats():
+    from knn_genre.evaluation.splits import split_from_lists
+
+    paths = ["blues/blues.00000.au", "blues/blues.00001.flac", "jazz/jazz.00000.au", "jazz/jazz.00001.mp3"]
+    y = ["blues", "blues", "jazz", "jazz"]
+    (train, test), = split_from_lists(paths, y, ["blues/blues.00000.wav", "jazz.00000.wav"], ["blues.00001.wav", "jazz/jazz.00001.au"])[0]
+    assert train.tolist() == [0, 2] and test.tolist() == [1, 3]
+    # Exact names still win, and a name two formats share is ambiguous.
+    both = ["blues/blues.00000.au", "blues/blues.00000.flac", "jazz/jazz.00000.au"]
+    (train, test), = split_from_lists(both, ["blues", "blues", "jazz"], ["blues/blues.00000.flac"], ["jazz.00000.wav"])[0]
+    assert train.tolist() == [1] and test.tolist() == [2]
+    with pytest.raises(ParameterError, match="matches 2 tracks"):
+        split_from_lists(both, ["blues", "blues", "jazz"], ["blues.00000.wav"], ["jazz.00000.wav"])
