@@ -133,6 +133,8 @@ class DecodedSource:
         """
         stop = self.frames if stop is None else min(stop, self.frames)
         start = max(0, min(start, stop))
+        if start == stop:
+            return np.empty(0)
         try:
             out = np.empty(stop - start)
         except MemoryError:
