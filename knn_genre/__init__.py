@@ -10,8 +10,8 @@ The package is organised as one subpackage per stage, each importing only
 the stages before it: ``audio`` -> ``features`` -> ``store`` ->
 ``classifiers`` -> ``evaluation``, with ``pipeline`` (collections and
 trained models applied to files) on top; the commands (``build_features``,
-``evaluate``, ``train``, ``predict``, ``demo``, and ``knn-genre``) sit above
-them all.
+``evaluate``, ``train``, ``predict``, ``similar``, ``serve``, ``demo``, and
+``knn-genre``) sit above them all; ``web`` is the application ``serve`` runs.
 """
 
 import importlib
@@ -48,6 +48,7 @@ _EXPORTS = {
     "load_model": "classifiers.model",
     "save_model": "classifiers.model",
     "predict_file": "pipeline.apply",
+    "similar_file": "pipeline.similar",
     "FeatureTable": "store.tables",
     "read_feature_table": "store.tables",
     "write_feature_table": "store.tables",

@@ -6,9 +6,10 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from . import store
-from .classifiers.model import default_family, save_model, train_on_featureset, train_on_table
+from .classifiers.model import GenreModel, default_family, save_model, train_on_featureset, train_on_table
 from .classifiers.registry import FAMILY_NAMES, REGISTRY, get_spec
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, make_parser, output_problem, positive_int, progress_enabled, with_hint
 from .errors import KnnGenreError
@@ -46,6 +47,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours of the KNN models (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the inner search and calibration folds (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits of the grid search (joblib n_jobs; default: 1)")
+    parser.add_argument(
+        "--evaluate", action="store_true",
+        help="also cross-validate the model as evaluate does (seeded stratified folds, the same search, fit and "
+        "decision rule) and record the protocol and accuracy in the model file",
+    )
+    parser.add_argument("--folds", type=positive_int, default=10, help="folds of --evaluate (default: %(default)s; fewer if a genre is smaller)")
     parser.add_argument("-o", "--output", default=None, help=f"model file to write (default: {DEFAULT_OUTPUT})")
     add_progress_options(parser)
     return parser
@@ -76,6 +83,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if problem:
         error(prog, problem)
         return EXIT_USAGE
+    if args.evaluate and args.folds < 2:
+        error(prog, f"--folds {args.folds} must be at least 2")
+        return EXIT_USAGE
     try:
         data, family, rows, tracks, source = _load(args)
     except KnnGenreError as exc:
@@ -94,6 +104,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             model = train_on_table(data, args.model, k=args.k, seed=args.seed, n_jobs=args.jobs)
         else:
             model = train_on_featureset(data, args.model, k=args.k, seed=args.seed, n_jobs=args.jobs, family=family)
+        if args.evaluate:
+            model = _evaluated(model, data, family, args)
         save_model(model, args.output)
     except (KnnGenreError, ValueError) as exc:
         error(prog, f"training failed: {exc}")
@@ -101,11 +113,31 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     except OSError as exc:
         error(prog, f"cannot write {args.output}: {exc.strerror or exc}")
         return EXIT_FAILED
+    if args.evaluate:
+        record = model.data.evaluation
+        print(f"evaluated: {record['protocol']}: accuracy {record['accuracy_mean']:.3f} ± {record['accuracy_std']:.3f}")
     print(
         f"wrote {args.output}: {args.model} on the {family} features of {tracks} tracks, {len(model.genres)} genres, "
         f"settings {model.settings}, {time.perf_counter() - start:.1f} s"
     )
     return EXIT_OK
+
+
+def _evaluated(model: GenreModel, data, family: str, args) -> GenreModel:
+    """``model`` with the cross-validation of its recipe recorded (the code evaluate runs)."""
+    from .evaluation.record import cross_validated_record
+
+    if progress_enabled(args):
+        print(f"evaluating {args.model} on {args.folds} folds ...", file=sys.stderr, flush=True)
+    if args.features_csv:  # a FeatureTable
+        X, y, groups, gaussian_columns = data.X, data.y, data.groups, None
+    else:
+        X, y, groups, gaussian_columns = data.features(family), data.labels, data.groups, data.layout().get("gaussian")
+    record = cross_validated_record(
+        X, y, groups, args.model, family=family, k=args.k, seed=args.seed, folds=args.folds, n_jobs=args.jobs,
+        gaussian_columns=gaussian_columns,
+    )
+    return GenreModel(replace(model.data, evaluation=record), model.estimator)
 
 
 if __name__ == "__main__":

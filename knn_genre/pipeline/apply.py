@@ -27,7 +27,7 @@ from ..features.analysis import analyse_file
 from ..features.families import GaussianFamily, TableFamily
 from ..features.gaussian import pack
 
-__all__ = ["Prediction", "predict_file", "default_windows", "model_rows"]
+__all__ = ["Prediction", "predict_file", "predict_rows", "analyse_for_model", "default_windows", "model_rows"]
 
 #: Window and hop, in seconds, for models trained on whole tracks.
 WHOLE_TRACK_WINDOWS = (30.0, 15.0)
@@ -139,6 +139,29 @@ def predict_file(
         If the model's table columns cannot be computed from audio
         (:meth:`~knn_genre.classifiers.model.GenreModel.check_analysable`).
     """
+    analysis, X = analyse_for_model(model, path, window_seconds=window_seconds, hop_seconds=hop_seconds)
+    return predict_rows(model, analysis, X)
+
+
+def analyse_for_model(
+    model: GenreModel,
+    path: str | os.PathLike,
+    *,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
+):
+    """The windows of one file, analysed as ``model`` needs them.
+
+    The first half of :func:`predict_file`, shared with
+    :func:`knn_genre.pipeline.similar.similar_file`, so that a file
+    analysed once can be both predicted and compared with the library.
+
+    Returns
+    -------
+    analysis : knn_genre.features.analysis.Analysis
+    X : ndarray of shape (n_windows, w)
+        The windows' rows of the model's family (:func:`model_rows`), what the model is applied to.
+    """
     window, hop = default_windows(model)
     if window_seconds is not None:
         # A window of the user's: hop as the defaults do (segments, or half windows).
@@ -147,7 +170,11 @@ def predict_file(
     if hop_seconds is not None:
         hop = hop_seconds
     analysis = analyse_file(path, _families(model), window_seconds=window, hop_seconds=hop)
-    X = model_rows(model, analysis.arrays)
+    return analysis, model_rows(model, analysis.arrays)
+
+
+def predict_rows(model: GenreModel, analysis, X: np.ndarray) -> Prediction:
+    """The :class:`Prediction` of a file from the result of :func:`analyse_for_model`."""
     genre, probabilities, rows = model.decide(X)
     windows = [(float(s), float(e), p) for (s, e), p in zip(analysis.spans, rows)]
-    return Prediction(os.fspath(path), genre, model.genres, probabilities, windows, analysis.dropped)
+    return Prediction(analysis.path, genre, model.genres, probabilities, windows, analysis.dropped)

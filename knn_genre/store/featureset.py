@@ -53,7 +53,7 @@ from .. import __version__
 from ..errors import FeatureFileError, ParameterError
 from ..features.gaussian import gaussian_problems, pack
 from ..features.params import MFCCParams, TableParams
-from .npz import atomic_write, first_line, read_npz
+from .npz import atomic_write, first_line, read_meta, read_npz
 
 __all__ = ["FeatureSet", "save", "load", "FORMAT_NAME", "FORMAT_VERSION", "FAMILY_ORDER"]
 
@@ -433,23 +433,7 @@ def load(path: str | os.PathLike) -> FeatureSet:
 
 
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise FeatureFileError(source, "metadata is not a JSON string")
-    try:
-        meta = json.loads(str(raw))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise FeatureFileError(source, f"not a knn_genre feature file (format is not {FORMAT_NAME!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise FeatureFileError(source, f"invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise FeatureFileError(
-            source,
-            f"written by a newer knn_genre ({meta.get('package_version', '?')}, format version {version}); "
-            f"this is {__version__}, which reads up to format version {FORMAT_VERSION}: upgrade knn_genre",
-        )
+    meta = read_meta(raw, source, format_name=FORMAT_NAME, max_version=FORMAT_VERSION, what="feature file")
     if not isinstance(meta.get("mfcc"), dict):
         raise FeatureFileError(source, "metadata lacks the MFCC parameters")
     skipped = meta.get("skipped", [])
@@ -458,6 +442,7 @@ def _parse_meta(raw: np.ndarray, source: str) -> dict:
     seconds = meta.get("segment_seconds")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
         raise FeatureFileError(source, f"metadata 'segment_seconds' must be a number or null, got {seconds!r}")
+    version = meta["format_version"]
     if version >= 3:
         families = meta.get("families")
         if not isinstance(families, list) or not families or not all(f in FAMILY_ORDER for f in families) or len(set(families)) != len(families):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from .. import __version__
 from ..errors import FeatureFileError, ParameterError
 from ..features.gaussian import dim_from_width, gaussian_problems, pack, packed_width, unpack
 from ..features.params import MFCCParams, TableParams
-from .npz import atomic_write, first_line, read_npz
+from .npz import atomic_write, first_line, read_meta, read_npz
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "MODEL_FAMILIES", "ModelFile", "save_model_file", "load_model_file"]
 
@@ -222,23 +222,7 @@ def load_model_file(path: str | os.PathLike) -> ModelFile:
 
 
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise FeatureFileError(source, "metadata is not a JSON string")
-    try:
-        meta = json.loads(str(raw))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise FeatureFileError(source, f"not a knn_genre model file (format is not {MODEL_FORMAT!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise FeatureFileError(source, f"invalid format_version {version!r}")
-    if version > MODEL_VERSION:
-        raise FeatureFileError(
-            source,
-            f"model format version {version}, written by knn_genre {meta.get('package_version', '?')}; "
-            f"this knn_genre {__version__} reads up to {MODEL_VERSION}: upgrade knn_genre",
-        )
+    meta = read_meta(raw, source, format_name=MODEL_FORMAT, max_version=MODEL_VERSION, what="model file")
     if meta.get("table") is not None and not isinstance(meta["table"], dict):
         raise FeatureFileError(source, "metadata 'table' must be an object or null")
     for key in ("mfcc", "settings"):
