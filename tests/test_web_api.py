@@ -13,6 +13,7 @@ from wavs import write_wav
 
 pytest.importorskip("flask", reason="the web extra (Flask, waitress) is not installed")
 
+from knn_genre.audio import AUDIO_SUFFIXES  # noqa: E402
 from knn_genre.audio.synth import synthesize  # noqa: E402
 from knn_genre.build_features import main as build_main  # noqa: E402
 from knn_genre.classifiers.model import load_model  # noqa: E402
@@ -23,6 +24,7 @@ from knn_genre.web import WebConfig, create_app  # noqa: E402
 from knn_genre.web import predictor as predictor_module  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>.wav"
+NOT_AUDIO = f"not an audio file: the name does not end in {', '.join(AUDIO_SUFFIXES)}"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def test_a_long_song_gets_a_genre_for_each_window(client, model, clips):
 @pytest.mark.parametrize(
     "data, name, status, words",
     [
-        (b"just some text\n", "notes.txt", 415, "not an audio file: the name does not end in .wav"),
+        (b"just some text\n", "notes.txt", 415, NOT_AUDIO),
         (b"just some text\n", "fake.wav", 415, "not readable as audio: not a wav file"),
         (b"", "empty.wav", 400, "the file is empty"),
         ("short", "short.wav", 400, "too short"),
@@ -134,7 +136,7 @@ def test_some_bad_files_do_not_spoil_the_good_ones(client, clips):
     r = send(client, [(b"text", "a.txt"), (clips["organ"], "organ.wav")])
     assert r.status_code == 200
     bad, good = r.get_json()
-    assert bad == {"path": "a.txt", "error": "not an audio file: the name does not end in .wav", "status": 415}
+    assert bad == {"path": "a.txt", "error": NOT_AUDIO, "status": 415}
     assert good["genre"] == "organ"
 
 

@@ -15,6 +15,7 @@ pytest.importorskip("waitress", reason="the web extra (Flask, waitress) is not i
 
 from webtools import Server, browser_missing, chromium, fresh_profile, wait_until  # noqa: E402
 
+from knn_genre.audio import AUDIO_SUFFIXES  # noqa: E402
 from knn_genre.audio.synth import synthesize  # noqa: E402
 from knn_genre.build_features import main as build_main  # noqa: E402
 from knn_genre.classifiers.model import load_model  # noqa: E402
@@ -24,6 +25,7 @@ from knn_genre.train import main as train_main  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>.wav"
 LIMIT_MB = 8
+NOT_AUDIO = f"not an audio file: the name does not end in {', '.join(AUDIO_SUFFIXES)}"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def test_the_api_over_the_real_server_gives_predicts_genres(server, model, clips
 
 def test_bad_input_gets_400_and_415_in_words(server, clips):
     status, body = server.upload([("notes.txt", clips["text"].read_bytes())])
-    assert status == 415 and body["error"] == "not an audio file: the name does not end in .wav" and body["file"] == "notes.txt"
+    assert status == 415 and body["error"] == NOT_AUDIO and body["file"] == "notes.txt"
     status, _, data = server.request("POST", "/api/predict", b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.wav\"\r\n\r\nxx", {"Content-Type": "multipart/form-data; boundary=b"})
     assert status == 400 and b"malformed multipart body" in data
     assert server.leftovers() == []
@@ -219,7 +221,7 @@ def test_a_long_song_and_a_bad_file_together(browser, server, model, clips):
     assert len(cells) == len(windows) == 2
     titles = [c.find_element(By.TAG_NAME, "title").get_attribute("textContent") for c in cells]
     assert [t.split(": ")[1].split(" (")[0] for t in titles] == [w["top"][0]["genre"] for w in windows]
-    assert text.find_element(By.CSS_SELECTOR, ".error").text == "not an audio file: the name does not end in .wav"
+    assert text.find_element(By.CSS_SELECTOR, ".error").text == NOT_AUDIO
     assert "Traceback" not in browser.page_source
 
 
