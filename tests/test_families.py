@@ -200,3 +200,17 @@ def test_evaluate_chooses_the_family(both, tmp_path, capsys):
     assert "does not accept 'table' features" in capsys.readouterr().err
     assert evaluate_main(["--features", str(both), "--models", "svm", "--genres", "drums,waltz"]) == 2
     assert "unknown genre(s) waltz" in capsys.readouterr().err
+
+
+def test_train_evaluate_records_the_cross_validation_of_a_table_model(collection, tmp_path):
+    csv = tmp_path / "table.csv"
+    assert build_main([str(collection), "--families", "table", "--format", "csv", "-o", str(csv), "--jobs", "1", "-q"]) == 0
+    model = tmp_path / "m.npz"
+    status, text = run(train_main, ["--features-csv", str(csv), "--model", "knn", "--k", "3", "--evaluate", "--folds", "3", "-o", str(model), "-q"])
+    assert status == 0 and "evaluated: stratified 3-fold" in text
+    record = load_model_file(model).evaluation
+    assert record["n_tracks"] == 30 and len(record["accuracy_per_fold"]) == 3
+    # The record is evaluate's own number for the same table, model and folds.
+    out = tmp_path / "e.json"
+    assert run(evaluate_main, ["--features-csv", str(csv), "--models", "knn", "--k", "3", "--folds", "3", "--json", str(out), "-q"])[0] == 0
+    assert json.loads(out.read_text())["models"]["knn"]["accuracy_per_fold"] == record["accuracy_per_fold"]
