@@ -84,7 +84,7 @@ def test_evaluate_scores_what_train_and_predict_deploy(name, whole, collection, 
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("name", ["knn", "svm", "dummy-stratified", "fusion:gaussian+table"])
+@pytest.mark.parametrize("name", ["knn", "svm", "dummy-stratified", "knn:table"])
 def test_evaluate_scores_what_predict_decides_from_segments(name, segmented, collection, tmp_path, capsys):
     """Segment models: a test track is decided from its segments as predict decides a file from its windows."""
     predictions = evaluate_predictions(segmented, name, tmp_path, 0)
