@@ -214,3 +214,21 @@ def test_train_evaluate_records_the_cross_validation_of_a_table_model(collection
     out = tmp_path / "e.json"
     assert run(evaluate_main, ["--features-csv", str(csv), "--models", "knn", "--k", "3", "--folds", "3", "--json", str(out), "-q"])[0] == 0
     assert json.loads(out.read_text())["models"]["knn"]["accuracy_per_fold"] == record["accuracy_per_fold"]
+
+
+def test_a_table_with_the_columns_in_another_order_predicts_the_same(collection, tmp_path):
+    csv = tmp_path / "table.csv"
+    assert build_main([str(collection), "--families", "table", "--format", "csv", "-o", str(csv), "--jobs", "1", "-q"]) == 0
+    frame = pd.read_csv(csv)
+    shuffled = tmp_path / "shuffled.csv"
+    columns = list(frame.columns)
+    frame[[columns[0], "label"] + columns[1:-1][::-1]].to_csv(shuffled, index=False)
+    files = [str(collection / "bass" / "bass.00001.wav"), str(collection / "plucked" / "plucked.00003.wav")]
+    outputs = []
+    for table in (csv, shuffled):
+        model = tmp_path / f"{table.stem}.npz"
+        assert run(train_main, ["--features-csv", str(table), "--model", "svm", "-o", str(model), "-q"])[0] == 0
+        outputs.append(json.loads(run(predict_main, [*files, "--model", str(model), "--json"])[1]))
+    assert [r["genre"] for r in outputs[0]] == [r["genre"] for r in outputs[1]] == ["bass", "plucked"]
+    for a, b in zip(*outputs):
+        assert [t["probability"] for t in a["top"]] == pytest.approx([t["probability"] for t in b["top"]], abs=1e-9)

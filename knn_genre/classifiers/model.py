@@ -219,7 +219,8 @@ def train_on_table(table, name: str = "svm", *, k: int = 5, seed: int = 0, n_job
     data = ModelFile(
         model=name, family="table", settings=settings, seed=seed, params=MFCCParams(),
         X=table.X, labels=table.y, paths=table.groups, segment_seconds=segment_seconds,
-        columns=tuple(table.columns), table_params=params if list(table.columns) == params.columns() else None,
+        # Any order of the family's columns will do: predict takes them by name.
+        columns=tuple(table.columns), table_params=params if sorted(table.columns) == sorted(params.columns()) else None,
     )
     return train_model(data, n_jobs=n_jobs)
 

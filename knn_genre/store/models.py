@@ -77,7 +77,7 @@ class ModelFile:
         Column names of the table part of ``X`` (empty for ``gaussian``).
     table_params : TableParams or None
         How the table columns are computed from audio, when they are the
-        table family's (``columns == table_params.columns()``); None for
+        table family's (``table_params.columns()``, in any order); None for
         columns of some other table, or no table part.
     evaluation : dict or None
         How the model was evaluated, if recorded (protocol, accuracy).
@@ -164,7 +164,7 @@ def _validate(mf: ModelFile) -> None:
         problems = [p for p in gaussian_problems(*unpack(mf.X[:, :gaussian_width])) if p]
         if problems:
             raise ParameterError(f"{len(problems)} training Gaussian(s) are unusable: {problems[0]}")
-    if mf.table_params is not None and list(mf.columns) != mf.table_params.columns():
+    if mf.table_params is not None and sorted(mf.columns) != sorted(mf.table_params.columns()):
         raise ParameterError("the table columns are not those of the table parameters")
 
 
