@@ -60,8 +60,17 @@ def median_filter_1d(x: np.ndarray, width: int, axis: int = -1) -> np.ndarray:
         return x.copy()
     moved = np.moveaxis(x, axis, -1)
     rows = moved.reshape(-1, moved.shape[-1])
-    out = _rows_median(rows, int(width))
+    out = np.empty(rows.shape)
+    # Rows a few hundred at a time: the sort's temporaries (about 60 bytes
+    # per sample) then stay small whatever the length of the signal.
+    step = max(1, _CHUNK_SAMPLES // rows.shape[1])
+    for first in range(0, len(rows), step):
+        out[first : first + step] = _rows_median(rows[first : first + step], int(width))
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+#: Samples of the rows filtered at once (see median_filter_1d).
+_CHUNK_SAMPLES = 1 << 19
 
 
 def _reflected(rows: np.ndarray, half: int) -> np.ndarray:

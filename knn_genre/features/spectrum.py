@@ -55,13 +55,22 @@ def stft(signal: np.ndarray, n_fft: int, hop_length: int, pad_mode: str = "refle
     """
     padded = np.pad(np.asarray(signal, dtype=np.float64), n_fft // 2, mode=pad_mode)
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
-    return scipy.fft.rfft(frames * hann(n_fft), axis=1)
+    window = hann(n_fft)
+    out = np.empty((len(frames), n_fft // 2 + 1), dtype=np.complex128)
+    # Blocks of frames: the windowed copies stay small on long signals.
+    for first in range(0, len(frames), _BLOCK_FRAMES):
+        block = slice(first, first + _BLOCK_FRAMES)
+        out[block] = scipy.fft.rfft(frames[block] * window, axis=1)
+    return out
 
 
-def _overlap_add(frames: np.ndarray, hop_length: int, length: int) -> np.ndarray:
-    """Sum of ``frames`` (n, w) placed every ``hop_length`` samples, in a signal of ``length``."""
+#: Frames transformed at once by :func:`stft` and :func:`istft`.
+_BLOCK_FRAMES = 512
+
+
+def _overlap_add(frames: np.ndarray, hop_length: int, out: np.ndarray, offset: int = 0) -> None:
+    """Add ``frames`` (n, w), placed every ``hop_length`` samples from ``offset``, into ``out``."""
     n, width = frames.shape
-    out = np.zeros(max(length, (n - 1) * hop_length + width))
     # Frames ``stride`` apart do not overlap: add each such set as one
     # contiguous run instead of frame by frame.
     stride = -(-width // hop_length)
@@ -69,10 +78,9 @@ def _overlap_add(frames: np.ndarray, hop_length: int, length: int) -> np.ndarray
         chosen = frames[first::stride]
         run = np.zeros((len(chosen), stride * hop_length))
         run[:, :width] = chosen
-        begin = first * hop_length
+        begin = offset + first * hop_length
         end = min(begin + run.size, len(out))
         out[begin:end] += run.ravel()[: end - begin]
-    return out
 
 
 def istft(spectrum: np.ndarray, n_fft: int, hop_length: int, length: int) -> np.ndarray:
@@ -83,9 +91,14 @@ def istft(spectrum: np.ndarray, n_fft: int, hop_length: int, length: int) -> np.
     where it is not tiny, centre padding removed.
     """
     window = hann(n_fft)
-    frames = scipy.fft.irfft(spectrum, n=n_fft, axis=1) * window
-    full = _overlap_add(frames, hop_length, length + n_fft)
-    weight = _overlap_add(np.broadcast_to(window**2, frames.shape), hop_length, length + n_fft)
+    n = len(spectrum)
+    size = max(length + n_fft, (n - 1) * hop_length + n_fft)
+    full, weight = np.zeros(size), np.zeros(size)
+    for first in range(0, n, _BLOCK_FRAMES):
+        frames = scipy.fft.irfft(spectrum[first : first + _BLOCK_FRAMES], n=n_fft, axis=1)
+        frames *= window
+        _overlap_add(frames, hop_length, full, first * hop_length)
+        _overlap_add(np.broadcast_to(window**2, frames.shape), hop_length, weight, first * hop_length)
     start = n_fft // 2
     out, weight = full[start : start + length], weight[start : start + length]
     nonzero = weight > np.finfo(np.float64).tiny

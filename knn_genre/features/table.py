@@ -170,18 +170,29 @@ def _rms(signal: np.ndarray, frame: int, hop: int, pad_mode: str) -> np.ndarray:
 
 
 def _harmonic(spectrum: np.ndarray, magnitude: np.ndarray, params: TableParams, length: int) -> np.ndarray:
-    """The harmonic signal of librosa's ``effects.hpss`` (soft masks, power 2, margin 1)."""
+    """The harmonic signal of librosa's ``effects.hpss`` (soft masks, power 2, margin 1).
+
+    ``spectrum`` is overwritten (with its harmonic part).
+    """
     width = params.hpss_width
     harmonic = median_filter_1d(magnitude, width, axis=0)  # along time
     percussive = median_filter_1d(magnitude, width, axis=1)  # along frequency
+    # In place, one spectrogram-sized array at a time: long stretches are big.
     scale = np.maximum(harmonic, percussive)
     silent = scale < _TINY
     scale[silent] = 1.0
-    h2 = (harmonic / scale) ** 2
+    harmonic /= scale
+    harmonic **= 2
+    percussive /= scale
+    percussive **= 2
+    del scale
+    percussive += harmonic
     with np.errstate(invalid="ignore"):  # 0 / 0 where silent, replaced below
-        mask = h2 / (h2 + (percussive / scale) ** 2)
+        mask = np.divide(harmonic, percussive, out=harmonic)
     mask[silent] = 0.5  # both medians zero: librosa splits the bin evenly
-    return istft(spectrum * mask, params.n_fft, params.hop_length, length)
+    del percussive, silent
+    spectrum *= mask  # the caller's spectrum: table_features needs it no more
+    return istft(spectrum, params.n_fft, params.hop_length, length)
 
 
 def table_features(signal: np.ndarray, params: TableParams = TableParams()) -> np.ndarray:
@@ -203,26 +214,29 @@ def table_features(signal: np.ndarray, params: TableParams = TableParams()) -> n
     sr, n_fft, hop = params.sample_rate, params.n_fft, params.hop_length
     spectrum = stft(y, n_fft, hop, params.pad_mode)
     magnitude = np.abs(spectrum)
-    power = magnitude**2
     n_frames = len(spectrum)
-
-    tuning = estimate_tuning(power, sr, n_fft)
-    chroma = _normalize_max(power @ chroma_filters(sr, n_fft, tuning).T, axis=1)
 
     freqs = fft_frequencies(sr, n_fft)
     total = magnitude.sum(axis=1)
-    weights = magnitude / np.where(total < _TINY, 1.0, total)[:, None]
-    centroid = weights @ freqs
-    spread = weights @ freqs**2 - 2 * centroid * (weights @ freqs) + centroid**2 * weights.sum(axis=1)
+    norm = np.where(total < _TINY, 1.0, total)  # silent frames stay unnormalised, as in librosa
+    first, second = (magnitude @ freqs) / norm, (magnitude @ freqs**2) / norm
+    centroid = first
+    spread = second - 2 * centroid * first + centroid**2 * (total / norm)
     bandwidth = np.sqrt(np.maximum(spread, 0.0))
     cumulative = np.cumsum(magnitude, axis=1)
     rolloff = freqs[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1)]
+    del cumulative
 
+    power = magnitude**2
+    tuning = estimate_tuning(power, sr, n_fft)
+    chroma = _normalize_max(power @ chroma_filters(sr, n_fft, tuning).T, axis=1)
     db_mel = power_to_db(power @ mel_filters(sr, n_fft, params.n_mels).T)
+    del power
     mfcc = scipy.fft.dct(db_mel, type=2, norm="ortho", axis=1)[:, : params.n_mfcc]
     tempo = beat_tempo(db_mel, sr, params)
 
     harmony = _harmonic(spectrum, magnitude, params, len(y))
+    del spectrum, magnitude
     percussive = y - harmony
 
     columns = [
