@@ -11,7 +11,9 @@ both alike, :func:`knn_genre.features.table.table_features` and the librosa
 calls that define the columns (``chroma_stft``, ``rms``,
 ``spectral_centroid``, ``spectral_bandwidth``, ``spectral_rolloff``,
 ``zero_crossing_rate``, ``effects.hpss``, ``beat.beat_track``, ``mfcc``),
-on the float32 samples librosa loads. One process, then two processes
+on the float32 samples librosa loads, at librosa's current defaults (zero
+padding at the ends rather than the published tables' reflection: the same
+work). One process, then two processes
 sharing the clips (forked, one BLAS thread each). librosa's first call
 (numba compilation) is made before timing. Needs librosa (the ``test`` extra).
 """
