@@ -3,16 +3,25 @@
 Every model is the estimator ``train`` would save (search, fit, calibration,
 decision rule: :mod:`knn_genre.classifiers.registry`), scored on the same
 seeded folds, so the reported accuracy is that of the model ``predict`` uses.
+
+A feature file may hold several families; each model runs on the family
+``--family`` names, else on the first of its own families that the file
+holds (``svm`` on the Gaussians, ``fusion`` on ``gaussian+table``). An entry
+``name:family`` of ``--models`` fixes one model's family, so that ``svm`` on
+the Gaussians and ``svm:table`` run side by side, on the same folds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import store
-from .classifiers.registry import ALIASES, REGISTRY, expand_names, get_spec, make_model, model_names
+from .classifiers.registry import ALIASES, FAMILY_NAMES, REGISTRY, expand_names, get_spec, make_model, model_names
 from .cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -37,6 +46,8 @@ DEFAULT_FEATURES = "data/features.npz"
 #: Models run by default on a feature file (Gaussians), and on a table.
 DEFAULT_MODELS = ("knn", "svm", "klsvm", "dummy")
 DEFAULT_TABLE_MODELS = ("knn", "svm", "dummy")
+DEFAULT_FUSION_MODELS = ("fusion", "dummy")
+_DEFAULTS = {"gaussian": DEFAULT_MODELS, "table": DEFAULT_TABLE_MODELS, "gaussian+table": DEFAULT_FUSION_MODELS}
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -67,7 +78,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--models",
         default=None,
         help=f"comma-separated models from {names} (default: {','.join(DEFAULT_MODELS)}; "
-        f"with --features-csv: {','.join(DEFAULT_TABLE_MODELS)}); 'dummy' selects both baselines",
+        f"on the table: {','.join(DEFAULT_TABLE_MODELS)}; on gaussian+table: {','.join(DEFAULT_FUSION_MODELS)}); "
+        "'dummy' selects both baselines; NAME:FAMILY runs a model on that family (e.g. svm:table)",
+    )
+    parser.add_argument(
+        "--family", choices=FAMILY_NAMES, default=None,
+        help="feature family of a feature file that holds several: gaussian (MFCC Gaussians), table (GTZAN's "
+        "table columns), gaussian+table (both, for fusion); default: for each model, the first of its families "
+        "that the file holds",
+    )
+    parser.add_argument(
+        "--genres", metavar="NAMES", default=None,
+        help="comma-separated genres to keep (the other tracks are left out), e.g. the well-populated genres "
+        "of an unbalanced collection; default: all",
     )
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours that vote in the KNNs (default: 5); at most the smallest training fold")
     split = parser.add_mutually_exclusive_group()
@@ -88,37 +111,79 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_models(text: str | None, *, table: bool = False) -> list[str]:
-    """Registry names from a ``--models`` value, checked, in the order given.
+def split_entry(entry: str) -> tuple[str, str | None]:
+    """``"svm:table"`` -> ``("svm", "table")``; ``"svm"`` -> ``("svm", None)``."""
+    name, _, family = entry.partition(":")
+    return name, (family or None)
+
+
+def parse_models(text: str | None, *, table: bool = False, family: str | None = None) -> list[str]:
+    """Model entries (``name`` or ``name:family``) from a ``--models`` value, checked, in the order given.
 
     Raises
     ------
     KnnGenreError
-        For an unknown name, or a model that needs Gaussians on a table.
+        For an unknown name or family, or a model that needs Gaussians on a table.
     """
     if text is None:
-        return expand_names(DEFAULT_TABLE_MODELS if table else DEFAULT_MODELS)
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
+        return expand_names(DEFAULT_TABLE_MODELS if table else _DEFAULTS[family or "gaussian"])
+    entries = [name.strip() for name in text.split(",") if name.strip()]
+    if not entries:
         raise KnnGenreError(f"--models {text!r} names no model; choose from {', '.join(model_names() + list(ALIASES))}")
-    try:
-        expanded = expand_names(names)
-    except KnnGenreError as exc:
-        raise KnnGenreError(f"--models: {exc}") from None
+    out = []
+    for entry in entries:
+        name, fixed = split_entry(entry)
+        if fixed is not None and fixed not in FAMILY_NAMES:
+            raise KnnGenreError(f"--models {entry}: unknown family {fixed!r}; choose from {', '.join(FAMILY_NAMES)}")
+        try:
+            members = expand_names([name], fixed)
+        except KnnGenreError as exc:
+            raise KnnGenreError(f"--models: {exc}") from None
+        out += [member if fixed is None else f"{member}:{fixed}" for member in members]
+    out = list(dict.fromkeys(out))
     if table:
-        gaussian_only = [name for name in expanded if "table" not in get_spec(name).families]
-        if gaussian_only:
+        refused = [e for e in out if "table" not in get_spec(split_entry(e)[0]).families or split_entry(e)[1] not in (None, "table")]
+        if refused:
             raise KnnGenreError(
-                f"--models {','.join(gaussian_only)} need(s) track Gaussians (--features); "
+                f"--models {','.join(refused)} need(s) track Gaussians (--features); "
                 f"a feature table supports {', '.join(model_names('table'))}"
             )
-    return expanded
+    return out
 
 
-def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None) -> dict:
-    """The registry models compared, by name, unfitted."""
-    family = "table" if table else "gaussian"
-    return {name: make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs) for name in names}
+def model_family(entry: str, available: Sequence[str], family: str | None = None) -> str:
+    """The family a model entry runs on: its own ``:family``, else ``family``, else the first of
+    the model's families among ``available``.
+
+    Raises
+    ------
+    KnnGenreError
+        If that family is not available or the model does not accept it.
+    """
+    name, fixed = split_entry(entry)
+    spec = get_spec(name)
+    chosen = fixed or family or next((f for f in spec.families if f in available), None)
+    if chosen is None:
+        raise KnnGenreError(
+            f"model {name!r} needs {' or '.join(spec.families)} features; these hold {', '.join(available)}"
+        )
+    if chosen not in available:
+        raise KnnGenreError(f"model {entry!r} runs on {chosen!r} features; these hold {', '.join(available)}")
+    spec.variant(chosen)  # raises if the model does not accept it
+    return chosen
+
+
+def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None,
+                family: str | None = None, available: Sequence[str] | None = None, gaussian_columns: int | None = None) -> dict:
+    """The registry models compared, by entry, unfitted, each made for its family (see :func:`model_family`)."""
+    available = ("table",) if table else tuple(available or ("gaussian",))
+    return {
+        entry: make_model(
+            split_entry(entry)[0], family=model_family(entry, available, family), k=k, seed=seed, n_jobs=n_jobs,
+            gaussian_columns=gaussian_columns,
+        )
+        for entry in names
+    }
 
 
 class FoldRecorder:
@@ -173,8 +238,10 @@ def make_splits(args, labels, paths, groups=None):
 def load_data(args):
     """``(X, y, track names, groups, header line)`` from the feature file or table.
 
-    ``groups`` names the track of each row, so that the segments of a track
-    are never split between training and test.
+    ``X`` maps each family the data can feed (``gaussian``, ``table``,
+    ``gaussian+table``) to its rows. ``groups`` names the track of each
+    row, so that the segments of a track are never split between training
+    and test.
     """
     if args.features_csv:
         from .store.tables import read_feature_table
@@ -185,14 +252,35 @@ def load_data(args):
             f"columns; ignored: {', '.join(table.dropped) or 'none'})"
         )
         # Split lists name tracks, which every segment of a track shares.
-        return table.X, table.y, table.groups, table.groups, header
+        return {"table": table.X}, table.y, table.groups, table.groups, header
     path = args.features or DEFAULT_FEATURES
     fs = store.load(path)
-    X, y = fs.to_xy()
-    rows = "one Gaussian per track"
+    X = {family: fs.features(family) for family in fs.feature_families()}
+    rows = "one row per track"
     if fs.n_tracks < len(fs):
-        rows = f"{len(fs)} segment Gaussians of {fs.n_tracks} tracks"
-    return X, y, fs.paths, fs.groups, f"Features: {path} ({fs.params.numcep} MFCCs, {rows})"
+        rows = f"{len(fs)} segment rows of {fs.n_tracks} tracks"
+    held = []
+    if fs.has_gaussians:
+        held.append(f"{fs.params.numcep}-MFCC Gaussians")
+    if fs.table is not None:
+        held.append(f"{fs.table.shape[1]} table columns")
+    return X, fs.labels.copy(), fs.paths, fs.groups, f"Features: {path} ({' and '.join(held)}, {rows})"
+
+
+def keep_genres(data, genres: str | None):
+    """``load_data``'s tuple restricted to the tracks of the comma-separated ``genres`` (None: all)."""
+    if genres is None:
+        return data
+    X, y, paths, groups, header = data
+    wanted = [g.strip() for g in genres.split(",") if g.strip()]
+    unknown = sorted(set(wanted) - set(y.tolist()))
+    if not wanted or unknown:
+        raise KnnGenreError(f"--genres {genres!r}: {'unknown genre(s) ' + ', '.join(unknown) if unknown else 'no genre named'}; "
+                            f"the data hold {', '.join(sorted(set(y.tolist())))}")
+    rows = np.isin(y, wanted)
+    kept = ", ".join(sorted(set(wanted)))
+    return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
+            f"{header}; genres kept: {kept} ({int(rows.sum())} of {len(y)} rows)")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
@@ -200,22 +288,35 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     table = args.features_csv is not None
     try:
         check_outputs(args.json, args.plot)  # before minutes of work, not after
-        names = parse_models(args.models, table=table)
+        if table and args.family not in (None, "table"):
+            raise KnnGenreError(f"--family {args.family}: a feature table (--features-csv) holds the table family only")
+        names = parse_models(args.models, table=table, family=args.family)
         if args.plot:
             from .evaluation.plots import check_image_path
 
             check_image_path(args.plot)
-        X, y, paths, groups, header = load_data(args)
+        X, y, paths, groups, header = keep_genres(load_data(args), args.genres)
+        if args.models is None and args.family is None and "gaussian" not in X:
+            names = parse_models(None, family="table")  # a feature file of the table family alone
+        models = make_models(
+            names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs, family=args.family,
+            available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+        )
         splits, protocol = make_splits(args, y, paths, groups)
     except KnnGenreError as exc:
         error(prog, with_hint(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
-    if any(get_spec(name).keeps_references for name in names) and args.k > largest_k:
+    if any(get_spec(split_entry(name)[0]).keeps_references for name in names) and args.k > largest_k:
         error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
 
-    models = make_models(names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs)
+    # What is compared is shown before the minutes of work, not after them
+    # (a reader that only wants the first lines, as `| head -1`, has them at once).
+    print(header)
+    for name, model in models.items():
+        print(f"  {name}: {get_spec(model.name).description(model.family, args.k)} (on {model.family})")
+    sys.stdout.flush()
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
@@ -230,10 +331,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     finally:
         if progress:
             progress.close()
-    family = "table" if table else "gaussian"
-    print(header)
-    for name in names:
-        print(f"  {name}: {get_spec(name).description(family, args.k)}")
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
@@ -249,6 +346,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         payload = results_to_json(protocol, results)
         payload["features"] = args.features_csv or args.features or DEFAULT_FEATURES
         payload["features_kind"] = "table" if table else "gaussians"
+        payload["families"] = {name: model.family for name, model in models.items()}
         payload["k"] = args.k
         text = json.dumps(payload, indent=2)
         try:

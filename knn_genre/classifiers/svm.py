@@ -30,6 +30,7 @@ from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regula
 from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
 
 __all__ = [
+    "clip_spectrum",
     "GaussianVectorizer",
     "FeatureScaler",
     "KLSVMClassifier",
@@ -74,6 +75,26 @@ KLSVM_PARAM_GRID = {
     "C": [1.0, 10.0, 100.0],
     "gamma": [0.3, 1.0, 3.0, 10.0],
 }
+
+
+def clip_spectrum(kernel: np.ndarray):
+    """The nearest positive semi-definite matrix to a symmetric training kernel, and its map.
+
+    With ``kernel = V diag(lam) V^T`` and ``P = V diag(lam > 0) V^T``, returns
+    ``V diag(max(lam, 0)) V^T``, ``P`` (None when nothing was negative, so
+    nothing changed), the number of negative eigenvalues and their share of
+    the sum of absolute eigenvalues. A test kernel row ``k`` must become
+    ``k P`` (see :class:`KLSVMClassifier`).
+    """
+    lam, vecs = np.linalg.eigh(kernel)
+    negative = lam < 0
+    total = np.abs(lam).sum()
+    mass = float(-lam[negative].sum() / total) if total > 0 else 0.0
+    if not negative.any():
+        return kernel, None, 0, mass
+    kept = vecs[:, ~negative]
+    clipped = (kept * lam[~negative]) @ kept.T
+    return 0.5 * (clipped + clipped.T), kept @ kept.T, int(negative.sum()), mass
 
 
 class GaussianVectorizer(TransformerMixin, BaseEstimator):
@@ -419,16 +440,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.n_negative_eigenvalues_ = 0
         self.negative_mass_ = 0.0
         if self.spectrum == "clip":
-            lam, vecs = np.linalg.eigh(kernel)
-            negative = lam < 0
-            self.n_negative_eigenvalues_ = int(negative.sum())
-            total = np.abs(lam).sum()
-            self.negative_mass_ = float(-lam[negative].sum() / total) if total > 0 else 0.0
-            if negative.any():
-                kept = vecs[:, ~negative]
-                self.projection_ = kept @ kept.T
-                kernel = (kept * lam[~negative]) @ kept.T
-                kernel = 0.5 * (kernel + kernel.T)
+            kernel, self.projection_, self.n_negative_eigenvalues_, self.negative_mass_ = clip_spectrum(kernel)
         self.svc_ = SVC(kernel="precomputed", C=float(self.C)).fit(kernel, y)
         return self
 

@@ -22,7 +22,7 @@ __all__ = ["cross_validated_record"]
 
 
 def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian", k: int = 5, seed: int = 0,
-                           folds: int = 10, n_jobs: int | None = None) -> dict:
+                           folds: int = 10, n_jobs: int | None = None, gaussian_columns: int | None = None) -> dict:
     """Cross-validate the registry model ``name`` on ``(X, y)``; the record a model file keeps.
 
     Parameters
@@ -35,6 +35,10 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         Registry entry, with ``k`` neighbours for the KNN models.
     folds, seed : int
         As ``evaluate --folds --seed``.
+    family : str, default="gaussian"
+        The feature family of ``X``.
+    gaussian_columns : int, optional
+        For ``gaussian+table`` rows: the width of their Gaussian block.
 
     Returns
     -------
@@ -54,7 +58,7 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
     splits, protocol = cross_validation_splits(y, folds=folds, seed=seed, groups=groups)
     if get_spec(name).variant(family).k_param is not None and k > smallest_training_size(splits):
         raise ParameterError(f"k={k} is larger than the smallest training fold ({smallest_training_size(splits)} rows)")
-    model = make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs)
+    model = make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs, gaussian_columns=gaussian_columns)
     (result,) = evaluate_models({name: model}, X, y, splits, groups=groups)
     segmented = "track_accuracy_per_fold" in result.extra
     per_fold = result.extra["track_accuracy_per_fold"] if segmented else result.accuracy_per_fold
