@@ -5,10 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo serve test bench clean
 
 demo: $(STAMP)
 	$(BIN)/python -m knn_genre.demo
+
+# The web page of the model that `make demo` trains.
+serve: $(STAMP)
+	$(BIN)/python -m knn_genre.serve --model data/demo-model.npz
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -20,7 +24,7 @@ bench: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,web,browser]'
 	touch $(STAMP)
 
 clean:

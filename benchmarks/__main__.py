@@ -5,6 +5,9 @@ Usage::
     python -m benchmarks                                   # generated demo collection
     python -m benchmarks --features data/features.npz      # a feature file (Gaussians)
     python -m benchmarks --features-csv features_30_sec.csv
+    python -m benchmarks --features both.npz --models svm,svm:table,klsvm,fusion,dummy \
+        --genres blues,classical,country,jazz,metal,rock --folds 5 --repeats 3
+                                                           # a file of both families (build_features --families gaussian,table)
     python -m benchmarks --speed                           # also the speed benchmarks
 
 Every model runs on the same seeded outer folds (nested cross-validation for
@@ -65,12 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--min-tracks", type=int, default=None, metavar="N", help="only the genres with at least N tracks")
     parser.add_argument("--repeats", type=int, default=1, help="repetitions of the cross-validation (default: %(default)s)")
+    parser.add_argument("--family", help="feature family of a file that holds several (as evaluate --family)")
+    parser.add_argument("--genres", help="comma-separated genres to keep (as evaluate --genres), e.g. the well-populated ones")
     parser.add_argument("--k", type=int, default=5, help="neighbours of the KNNs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of all folds and baselines (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (default: 1)")
     parser.add_argument("--name", help="results file name (default: the input file's stem, or 'demo')")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
-    parser.add_argument("--speed", action="store_true", help="also run benchmarks/bench_knn.py and bench_features.py with their defaults (minutes)")
+    parser.add_argument(
+        "--speed", action="store_true",
+        help="also run benchmarks/bench_knn.py, bench_features.py and bench_table.py (needs librosa) with their defaults (minutes)",
+    )
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table (with --speed)")
     add_progress_options(parser)
     return parser
@@ -99,7 +107,11 @@ def evaluate_argv(args, features: str | None, protocol: str = "folds") -> list[s
     else:
         argv += ["--split", protocol]
     argv += ["--k", str(args.k), "--seed", str(args.seed)]
-    if args.min_tracks:
+    if getattr(args, "family", None):
+        argv += ["--family", args.family]
+    if getattr(args, "genres", None):
+        argv += ["--genres", args.genres]
+    if getattr(args, "min_tracks", None):
         argv += ["--min-tracks", str(args.min_tracks)]
     return argv
 
@@ -107,19 +119,23 @@ def evaluate_argv(args, features: str | None, protocol: str = "folds") -> list[s
 def run_accuracy(args, features: str | None, protocol: str = "folds"):
     """Evaluate as the evaluate command does: (protocol, results, header line, hubness or None)."""
     from knn_genre import evaluate
-    from knn_genre.classifiers.registry import get_spec
     from knn_genre.cli.progress import Progress
     from knn_genre.evaluation.scoring import compare_models, evaluate_models
 
     eargs = evaluate.build_parser().parse_args(evaluate_argv(args, features, protocol))
     table = eargs.features_csv is not None
-    names = evaluate.parse_models(eargs.models, table=table)
-    X, y, paths, groups, header = evaluate.load_data(eargs)
-    X, y, paths, groups, splits, described, *_ = evaluate.prepare(eargs, X, y, paths, groups, table=table)
-    models = evaluate.make_models(names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs)
+    names = evaluate.parse_models(eargs.models, table=table, family=eargs.family)
+    X, y, paths, groups, header = evaluate.keep_populated_genres(
+        evaluate.keep_genres(evaluate.load_data(eargs), eargs.genres), eargs.min_tracks
+    )
+    X, y, paths, groups, splits, described, *_ = evaluate.prepare(eargs, X, y, paths, groups)
+    models = evaluate.make_models(
+        names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs, family=eargs.family,
+        available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+    )
     recorder = evaluate.FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
-    chance = {name: get_spec(name).chance for name in names if get_spec(name).chance}
+    chance = evaluate.chance_strategies(models)
     try:
         results = evaluate_models(
             models, X, y, splits, groups=groups, on_fold=recorder, chance=chance,
@@ -128,8 +144,8 @@ def run_accuracy(args, features: str | None, protocol: str = "folds"):
     finally:
         if progress:
             progress.close()
-    results = compare_models(recorder.attach(results), baselines={n for n in names if get_spec(n).baseline})
-    hubness = None if table or protocol != "folds" else hubness_of(X, y, eargs.k)
+    results = compare_models(recorder.attach(results), baselines=evaluate.baseline_names(models))
+    hubness = hubness_of(X["gaussian"], y, eargs.k) if "gaussian" in X and protocol == "folds" else None
     return described, results, header, hubness
 
 
@@ -271,13 +287,14 @@ def write_results(out: Path, name: str, md: str, rows: list[dict]) -> tuple[Path
 
 def run_speed(out: Path) -> int:
     """Both speed benchmarks with their defaults; their output goes to ``speed.md`` too."""
-    from . import bench_features, bench_knn
+    from . import bench_features, bench_knn, bench_table
 
     buffer = io.StringIO()
     status = 0
     benches = (
         ("KL-KNN speed and memory (bench_knn.py)", bench_knn),
         ("Feature extraction speed (bench_features.py)", bench_features),
+        ("Table features against librosa (bench_table.py)", bench_table),
     )
     for title, module in benches:
         print(f"\n## {title}\n", flush=True)

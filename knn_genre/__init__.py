@@ -10,8 +10,8 @@ The package is organised as one subpackage per stage, each importing only
 the stages before it: ``audio`` -> ``features`` -> ``store`` ->
 ``classifiers`` -> ``evaluation``, with ``pipeline`` (collections and
 trained models applied to files) on top; the commands (``build_features``,
-``evaluate``, ``train``, ``predict``, ``demo``, and ``knn-genre``) sit above
-them all.
+``evaluate``, ``train``, ``predict``, ``similar``, ``serve``, ``demo``, and
+``knn-genre``) sit above them all; ``web`` is the application ``serve`` runs.
 """
 
 import importlib
@@ -26,6 +26,9 @@ _EXPORTS = {
     "load_features": ("store.featureset", "load"),
     "save_features": ("store.featureset", "save"),
     "MFCCParams": "features.params",
+    "TableParams": "features.params",
+    "TableFamily": "features.table",
+    "table_features": "features.table",
     "pack": "features.gaussian",
     "unpack": "features.gaussian",
     "analyse_file": "features.analysis",
@@ -35,16 +38,20 @@ _EXPORTS = {
     "KLSVMClassifier": "classifiers.svm",
     "GaussianVectorizer": "classifiers.svm",
     "FeatureScaler": "classifiers.svm",
+    "FusionSVMClassifier": "classifiers.fusion",
     "RegisteredModel": "classifiers.registry",
     "REGISTRY": "classifiers.registry",
     "make_model": "classifiers.registry",
     "GenreModel": "classifiers.model",
     "train_on_featureset": "classifiers.model",
+    "train_on_table": "classifiers.model",
     "load_model": "classifiers.model",
     "save_model": "classifiers.model",
     "predict_file": "pipeline.apply",
+    "similar_file": "pipeline.similar",
     "FeatureTable": "store.tables",
     "read_feature_table": "store.tables",
+    "write_feature_table": "store.tables",
     "KnnGenreError": "errors",
     "ParameterError": "errors",
     "AudioError": "errors",

@@ -22,6 +22,8 @@ COMMANDS = {
     "evaluate": ("evaluate", "compare the models on a feature file or table, on seeded folds"),
     "train": ("train", "train a model on a feature file and save it"),
     "predict": ("predict", "the genre of audio files, with a saved model"),
+    "similar": ("similar", "the tracks of a KNN model's library nearest to audio files"),
+    "serve": ("serve", "the web page and JSON API of a saved model"),
     "demo": ("demo", "the whole pipeline on a generated collection"),
 }
 #: Other names users may type.

@@ -1,5 +1,9 @@
 """``python -m knn_genre.build_features DATA_DIR``: a music collection to a feature file.
 
+``--families gaussian,table`` stores the MFCC Gaussians and GTZAN's table
+columns in one file (``--families table`` the table alone); ``--format csv``
+writes the table in the published ``features_30_sec.csv`` layout.
+
 Also converts between the feature file and the original tutorial's pickled
 ``my.dat`` (``--from-legacy``, ``--from-features``, ``--format legacy``).
 
@@ -16,6 +20,8 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+
+import numpy as np
 
 from .audio import AUDIO_SUFFIXES
 from .cli import (
@@ -36,20 +42,24 @@ from .cli import (
     progress_enabled,
     with_hint,
 )
-from .classifiers.duplicates import gaussian_duplicates, track_gaussians
+from .classifiers.duplicates import gaussian_duplicates, track_gaussians, vector_duplicates
 from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
-from .features.params import MFCCParams
+from .features.params import MFCCParams, TableParams
 from .pipeline.build import CHECKPOINT_SUFFIX, CheckpointWriter, build_featureset, checkpoint_path, load_previous
 from .pipeline.discover import discover
 from .pipeline.signals import stop_signals_raise
 from .pipeline.workers import keep_freed_memory
 from . import store
 from .store import legacy
+from .store.featureset import FAMILY_ORDER
+from .store.tables import write_feature_table
 
 PROG = "python -m knn_genre.build_features"
 DEFAULT_OUTPUT = "data/features.npz"
 DEFAULT_LEGACY_OUTPUT = "data/my.dat"
+DEFAULT_CSV_OUTPUT = "data/features.csv"
+DEFAULT_OUTPUTS = {"npz": DEFAULT_OUTPUT, "legacy": DEFAULT_LEGACY_OUTPUT, "csv": DEFAULT_CSV_OUTPUT}
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -58,8 +68,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog,
         (
             f"Read DATA_DIR/<genre>/<track> ({', '.join(AUDIO_SUFFIXES)}), compute MFCCs and store one Gaussian "
-            "(mean and full covariance) per track in a feature file (.npz). "
-            "Or convert a feature file from or to the original tutorial's pickled my.dat."
+            "(mean and full covariance) per track in a feature file (.npz), and/or the 57 columns of GTZAN's "
+            "published feature table (--families). "
+            "Or convert a feature file from or to the original tutorial's pickled my.dat, or to a CSV table."
         ),
         (
             "Exit status: 0 when at least one track was built (skipped files are listed), "
@@ -72,12 +83,21 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("data_dir", metavar="DATA_DIR", nargs="?", help="folder with one sub-folder of audio files per genre")
     parser.add_argument(
         "-o", "--output", default=None,
-        help=f"file to write (default: {DEFAULT_OUTPUT}, or {DEFAULT_LEGACY_OUTPUT} with --format legacy)",
+        help=f"file to write (default: {DEFAULT_OUTPUT}, {DEFAULT_LEGACY_OUTPUT} with --format legacy, "
+        f"{DEFAULT_CSV_OUTPUT} with --format csv)",
     )
     parser.add_argument(
-        "--format", choices=("npz", "legacy"), default="npz",
+        "--format", choices=tuple(DEFAULT_OUTPUTS), default="npz",
         help="npz: the feature file (default); legacy: the tutorial's stream of pickled "
-        "(mean, covariance, label_index) tuples, label indices 1-based in sorted genre order",
+        "(mean, covariance, label_index) tuples, label indices 1-based in sorted genre order; "
+        "csv: the table family in the layout of GTZAN's features_30_sec.csv "
+        "(filename, length in samples, the 57 columns, label), needs --families table",
+    )
+    parser.add_argument(
+        "--families", type=_family_list, default=("gaussian",), metavar="NAMES",
+        help="comma-separated feature families to compute, from one reading of each track: gaussian "
+        "(MFCC mean and covariance), table (the columns of GTZAN's published features_30_sec.csv, "
+        "librosa's definitions at 22050 Hz); default: gaussian",
     )
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes; -1 uses all cores (default: -1)")
     mfcc = parser.add_argument_group("MFCC parameters (recorded in the feature file)")
@@ -110,6 +130,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def _family_list(text: str) -> tuple:
+    """argparse type: comma-separated family names, known and distinct, in the file's order."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FAMILY_ORDER]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} must name distinct families among {', '.join(FAMILY_ORDER)}, separated by commas")
+    return tuple(name for name in FAMILY_ORDER if name in names)
+
+
 def _genre_list(text: str) -> list:
     """argparse type: comma-separated, non-empty, distinct names."""
     names = [name.strip() for name in text.split(",")]
@@ -128,8 +157,13 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         parser.error("--legacy-genres only applies to --from-legacy")
     if args.jobs == 0:
         parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
+    if args.data_dir is not None:
+        if args.format == "csv" and "table" not in args.families:
+            parser.error("--format csv writes the table family: add --families table")
+        if args.format == "legacy" and "gaussian" not in args.families:
+            parser.error("--format legacy writes Gaussians: --families must include gaussian")
     args.prog = prog
-    output = args.output or (DEFAULT_LEGACY_OUTPUT if args.format == "legacy" else DEFAULT_OUTPUT)
+    output = args.output or DEFAULT_OUTPUTS[args.format]
     problem = output_problem(output, create_folder=args.output is None)
     if problem:  # found now rather than after a long build
         error(prog, problem)
@@ -182,7 +216,7 @@ def _build(args, output: str) -> int:
             fs, report = build_featureset(
                 args.data_dir, discovery, params, n_jobs=args.jobs, previous=previous,
                 on_progress=on_progress, checkpoint=save_checkpoint, checkpoint_interval=args.checkpoint_every,
-                segment_seconds=args.segment_seconds,
+                segment_seconds=args.segment_seconds, families=args.families, table_params=TableParams(),
             )
         finally:
             if progress:
@@ -261,11 +295,16 @@ def _write(args, fs, output: str) -> int:
     try:
         if args.format == "legacy":
             legacy.save_legacy(fs, output)
+        elif args.format == "csv":
+            write_feature_table(fs, output)
         else:
             store.save(fs, output)
     except OSError as exc:
         error(args.prog, f"cannot write {output}: {exc.strerror or exc}")
         return EXIT_FAILED
+    except KnnGenreError as exc:  # e.g. a feature file without the family the format needs
+        error(args.prog, with_hint(exc))
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -276,7 +315,7 @@ def _label_indices(fs) -> str:
 def _summary(fs, report, output, fmt="npz") -> str:
     rows = f"{fs.n_tracks} tracks in {len(fs)} segments of {fs.segment_seconds:g} s" if fs.segments is not None else f"{len(fs)} tracks"
     lines = [
-        f"wrote {output}: {rows}, {len(fs.genres)} genres ({', '.join(fs.genres)})",
+        f"wrote {output}: {rows}, {len(fs.genres)} genres ({', '.join(fs.genres)}), features: {', '.join(fs.families)}",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
         f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
         f"{report.seconds:.2f} s",
@@ -290,11 +329,17 @@ def _summary(fs, report, output, fmt="npz") -> str:
 
 def _duplicates_line(fs, limit: int = 5) -> str:
     """The copies among the built tracks (identical or nearly identical Gaussians), for the summary."""
-    if fs.dim < 2:
-        return "  duplicates: not checked (Gaussians of dimension 1)"
     weights = None if fs.segments is None else fs.segments[:, 1] - fs.segments[:, 0]
-    tracks, means, covs = track_gaussians(fs.means, fs.covs, fs.groups, weights)
-    found = gaussian_duplicates(means, covs, tracks)
+    if fs.has_gaussians:
+        if fs.dim < 2:
+            return "  duplicates: not checked (Gaussians of dimension 1)"
+        tracks, means, covs = track_gaussians(fs.means, fs.covs, fs.groups, weights)
+        found = gaussian_duplicates(means, covs, tracks)
+    else:  # a file of the table family alone: its rows, a track's segments averaged
+        tracks, index = np.unique(fs.groups, return_inverse=True)
+        sums = np.zeros((len(tracks), fs.table.shape[1]))
+        np.add.at(sums, index, fs.table)
+        found = vector_duplicates(sums / np.bincount(index)[:, None], tracks)
     if not found.groups:
         return f"  duplicates: none ({found.measure})"
     shown = "; ".join(" = ".join(printable(t) for t in group) for group in found.groups[:limit])

@@ -60,11 +60,18 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     status = evaluate.main(["--features", args.output, "--k", str(args.k), "--seed", str(args.seed)])
     if status != EXIT_OK:
         return status
-    print(f"\n== python -m knn_genre.train --features {args.output} --model knn --k {args.k} -o {args.model_output}", flush=True)
-    status = train.main(["--features", args.output, "--model", "knn", "--k", str(args.k), "-o", args.model_output])
+    print(
+        f"\n== python -m knn_genre.train --features {args.output} --model knn --k {args.k} --evaluate --seed {args.seed} "
+        f"-o {args.model_output}",
+        flush=True,
+    )
+    status = train.main(
+        ["--features", args.output, "--model", "knn", "--k", str(args.k), "--evaluate", "--seed", str(args.seed), "-o", args.model_output]
+    )
     if status == EXIT_OK:
         example = sorted((folder / GENRES[0]).glob("*.wav"))[0]
         print(f"\nNext: python -m knn_genre.predict {example} --model {args.model_output}")
+        print(f"  or: python -m knn_genre.serve --model {args.model_output}   (the web page; make serve)")
     return status
 
 

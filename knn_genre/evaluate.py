@@ -3,6 +3,12 @@
 Every model is the estimator ``train`` would save (search, fit, calibration,
 decision rule: :mod:`knn_genre.classifiers.registry`), scored on the same
 seeded folds, so the reported accuracy is that of the model ``predict`` uses.
+
+A feature file may hold several families; each model runs on the family
+``--family`` names, else on the first of its own families that the file
+holds (``svm`` on the Gaussians, ``fusion`` on ``gaussian+table``). An entry
+``name:family`` of ``--models`` fixes one model's family, so that ``svm`` on
+the Gaussians and ``svm:table`` run side by side, on the same folds.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import store
-from .classifiers.registry import ALIASES, REGISTRY, expand_names, get_spec, make_model, model_names
+from .classifiers.registry import ALIASES, FAMILY_NAMES, REGISTRY, expand_names, get_spec, make_model, model_names
 from .cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -47,9 +53,11 @@ from .features.gaussian import unpack
 
 PROG = "python -m knn_genre.evaluate"
 DEFAULT_FEATURES = "data/features.npz"
-#: Models run by default on a feature file (Gaussians), and on a table: all of them.
+#: Models run by default on each family: every model of the registry that accepts it.
 DEFAULT_MODELS = tuple(model_names("gaussian"))
 DEFAULT_TABLE_MODELS = tuple(model_names("table"))
+DEFAULT_FUSION_MODELS = tuple(model_names("gaussian+table"))
+_DEFAULTS = {"gaussian": DEFAULT_MODELS, "table": DEFAULT_TABLE_MODELS, "gaussian+table": DEFAULT_FUSION_MODELS}
 
 
 def split_option(text: str):
@@ -62,14 +70,6 @@ def split_option(text: str):
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a training fraction (e.g. 0.66) nor a named split ({', '.join(GTZAN_SPLITS)})"
         ) from None
-
-
-def genre_list(text: str) -> list[str]:
-    """argparse type: comma-separated genre names."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{text!r} names no genre")
-    return names
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -99,8 +99,32 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--models",
         default=None,
-        help=f"comma-separated models from {names} (default: {','.join(DEFAULT_MODELS)}; "
-        f"with --features-csv: {','.join(DEFAULT_TABLE_MODELS)}); 'dummy' selects both baselines",
+        help=f"comma-separated models from {names} (default: every model that accepts the features); "
+        "'dummy' selects both baselines; NAME:FAMILY runs a model on that family (e.g. svm:table)",
+    )
+    parser.add_argument(
+        "--family", choices=FAMILY_NAMES, default=None,
+        help="feature family of a feature file that holds several: gaussian (MFCC Gaussians), table (GTZAN's "
+        "table columns), gaussian+table (both, for fusion); default: for each model, the first of its families "
+        "that the file holds",
+    )
+    parser.add_argument(
+        "--genres", metavar="NAMES", default=None,
+        help="comma-separated genres to keep (the other tracks are left out), e.g. the well-populated genres "
+        "of an unbalanced collection; default: all",
+    )
+    parser.add_argument(
+        "--min-tracks", type=positive_int, metavar="N", default=None,
+        help="keep only the genres with at least N tracks (e.g. 10, to leave out genres too small for 10 folds)",
+    )
+    parser.add_argument(
+        "--drop-duplicates", action="store_true",
+        help="keep one track of each group of copies (tracks closer than the duplicate threshold) before splitting",
+    )
+    parser.add_argument(
+        "--duplicate-threshold", type=float, default=None, metavar="T",
+        help=f"copies are closer than T: symmetric KL in nats between Gaussians without c0 (default: {GAUSSIAN_THRESHOLD:g}), "
+        f"or, without Gaussians, the root-mean-square difference between standardised table rows (default: {VECTOR_THRESHOLD:g})",
     )
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours that vote in the KNNs (default: 5); at most the smallest training fold")
     split = parser.add_mutually_exclusive_group()
@@ -120,21 +144,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="repeat the cross-validation with differently shuffled folds (default: 1); more splits, a steadier spread",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, splits, inner folds and randomised baselines (default: 0)")
-    chosen = parser.add_mutually_exclusive_group()
-    chosen.add_argument("--genres", type=genre_list, metavar="LIST", help="evaluate only these comma-separated genres")
-    chosen.add_argument(
-        "--min-tracks", type=positive_int, metavar="N",
-        help="evaluate only the genres with at least N tracks (e.g. 10, to leave out genres too small for 10 folds)",
-    )
-    parser.add_argument(
-        "--drop-duplicates", action="store_true",
-        help="keep one track of each group of copies (tracks closer than the duplicate threshold) before splitting",
-    )
-    parser.add_argument(
-        "--duplicate-threshold", type=float, default=None, metavar="T",
-        help=f"copies are closer than T: symmetric KL in nats between Gaussians without c0 (default: {GAUSSIAN_THRESHOLD:g}), "
-        f"or root-mean-square difference between standardised rows of a table (default: {VECTOR_THRESHOLD:g})",
-    )
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (joblib n_jobs; default: 1)")
     parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")
     parser.add_argument(
@@ -145,37 +154,88 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_models(text: str | None, *, table: bool = False) -> list[str]:
-    """Registry names from a ``--models`` value, checked, in the order given.
+def split_entry(entry: str) -> tuple[str, str | None]:
+    """``"svm:table"`` -> ``("svm", "table")``; ``"svm"`` -> ``("svm", None)``."""
+    name, _, family = entry.partition(":")
+    return name, (family or None)
+
+
+def parse_models(text: str | None, *, table: bool = False, family: str | None = None) -> list[str]:
+    """Model entries (``name`` or ``name:family``) from a ``--models`` value, checked, in the order given.
 
     Raises
     ------
     KnnGenreError
-        For an unknown name, or a model that needs Gaussians on a table.
+        For an unknown name or family, or a model that needs Gaussians on a table.
     """
     if text is None:
-        return expand_names(DEFAULT_TABLE_MODELS if table else DEFAULT_MODELS)
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
+        return expand_names(DEFAULT_TABLE_MODELS if table else _DEFAULTS[family or "gaussian"])
+    entries = [name.strip() for name in text.split(",") if name.strip()]
+    if not entries:
         raise KnnGenreError(f"--models {text!r} names no model; choose from {', '.join(model_names() + list(ALIASES))}")
-    try:
-        expanded = expand_names(names)
-    except KnnGenreError as exc:
-        raise KnnGenreError(f"--models: {exc}") from None
+    out = []
+    for entry in entries:
+        name, fixed = split_entry(entry)
+        if fixed is not None and fixed not in FAMILY_NAMES:
+            raise KnnGenreError(f"--models {entry}: unknown family {fixed!r}; choose from {', '.join(FAMILY_NAMES)}")
+        try:
+            members = expand_names([name], fixed)
+        except KnnGenreError as exc:
+            raise KnnGenreError(f"--models: {exc}") from None
+        out += [member if fixed is None else f"{member}:{fixed}" for member in members]
+    out = list(dict.fromkeys(out))
     if table:
-        gaussian_only = [name for name in expanded if "table" not in get_spec(name).families]
-        if gaussian_only:
+        refused = [e for e in out if "table" not in get_spec(split_entry(e)[0]).families or split_entry(e)[1] not in (None, "table")]
+        if refused:
             raise KnnGenreError(
-                f"--models {','.join(gaussian_only)} need(s) track Gaussians (--features); "
+                f"--models {','.join(refused)} need(s) track Gaussians (--features); "
                 f"a feature table supports {', '.join(model_names('table'))}"
             )
-    return expanded
+    return out
 
 
-def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None) -> dict:
-    """The registry models compared, by name, unfitted."""
-    family = "table" if table else "gaussian"
-    return {name: make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs) for name in names}
+def model_family(entry: str, available: Sequence[str], family: str | None = None) -> str:
+    """The family a model entry runs on: its own ``:family``, else ``family``, else the first of
+    the model's families among ``available``.
+
+    Raises
+    ------
+    KnnGenreError
+        If that family is not available or the model does not accept it.
+    """
+    name, fixed = split_entry(entry)
+    spec = get_spec(name)
+    chosen = fixed or family or next((f for f in spec.families if f in available), None)
+    if chosen is None:
+        raise KnnGenreError(
+            f"model {name!r} needs {' or '.join(spec.families)} features; these hold {', '.join(available)}"
+        )
+    if chosen not in available:
+        raise KnnGenreError(f"model {entry!r} runs on {chosen!r} features; these hold {', '.join(available)}")
+    spec.variant(chosen)  # raises if the model does not accept it
+    return chosen
+
+
+def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None,
+                family: str | None = None, available: Sequence[str] | None = None, gaussian_columns: int | None = None) -> dict:
+    """The registry models compared, by entry, unfitted, each made for its family (see :func:`model_family`)."""
+    available = ("table",) if table else tuple(available or ("gaussian",))
+    return {
+        entry: make_model(
+            split_entry(entry)[0], family=model_family(entry, available, family), k=k, seed=seed, n_jobs=n_jobs,
+            gaussian_columns=gaussian_columns,
+        )
+        for entry in names
+    }
+
+
+def chance_strategies(models: dict) -> dict:
+    """The baselines among the models, with the guessing rule whose chance level is reported."""
+    return {entry: get_spec(model.name).chance for entry, model in models.items() if get_spec(model.name).chance}
+
+
+def baseline_names(models: dict) -> set:
+    return {entry for entry, model in models.items() if get_spec(model.name).baseline}
 
 
 class FoldRecorder:
@@ -229,54 +289,25 @@ def make_splits(args, labels, paths, groups=None):
     return splits, protocol
 
 
-def select_genres(args, X, y, paths, groups):
-    """The rows of the genres ``--genres`` or ``--min-tracks`` keep, and a note on what was left out.
-
-    Returns
-    -------
-    (X, y, paths, groups, note or None)
-    """
-    if args.genres is None and args.min_tracks is None:
-        return X, y, paths, groups, None
-    tracks = dict(zip(np.asarray(groups).tolist(), np.asarray(y).tolist()))
-    genres, counts = np.unique(list(tracks.values()), return_counts=True)
-    if args.genres is not None:
-        unknown = sorted(set(args.genres) - set(genres.tolist()))
-        if unknown:
-            raise KnnGenreError(f"--genres: no track of {', '.join(unknown)}; the data's genres are {', '.join(genres)}")
-        keep = [g for g in genres.tolist() if g in args.genres]
-    else:
-        keep = [g for g, n in zip(genres.tolist(), counts) if n >= args.min_tracks]
-        if len(keep) < 2:
-            raise KnnGenreError(
-                f"--min-tracks {args.min_tracks} leaves {len(keep)} genre(s); the genres have "
-                + ", ".join(f"{g} {n}" for g, n in zip(genres, counts))
-                + " tracks"
-            )
-    left = [f"{g} ({n})" for g, n in zip(genres.tolist(), counts) if g not in keep]
-    rows = np.isin(y, keep)
-    why = f"with at least {args.min_tracks} tracks" if args.genres is None else "named by --genres"
-    note = f"only the genres {why}: {', '.join(keep)}; left out: {', '.join(left) or 'none'}"
-    return X[rows], y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], note
-
-
-def find_duplicates(X, groups, *, table: bool, threshold=None):
-    """Copies among the tracks: by Gaussian divergence, or by distance between a table's rows."""
-    if table:
-        tracks, index = np.unique(np.asarray(groups), return_inverse=True)
-        sums = np.zeros((len(tracks), X.shape[1]))
-        np.add.at(sums, index, X)
-        vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
-        return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)
-    tracks, means, covs = track_gaussians(*unpack(X), groups)
-    return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
+def find_duplicates(X: dict, groups, *, threshold=None):
+    """Copies among the tracks: by divergence between their Gaussians if the data has them, else by
+    the difference between their table rows."""
+    if "gaussian" in X:
+        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups)
+        return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
+    rows = X["table"]
+    tracks, index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.zeros((len(tracks), rows.shape[1]))
+    np.add.at(sums, index, rows)
+    vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
+    return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)
 
 
 def drop_copies(duplicates, X, y, paths, groups):
     """Rows of the tracks that are not copies of an earlier one; the dropped track names."""
     dropped = keep_one_of_each(duplicates)
     rows = ~np.isin(np.asarray(groups), sorted(dropped))
-    return X[rows], y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
+    return {f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
 
 
 def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
@@ -295,8 +326,10 @@ def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
 def load_data(args):
     """``(X, y, track names, groups, header line)`` from the feature file or table.
 
-    ``groups`` names the track of each row, so that the segments of a track
-    are never split between training and test.
+    ``X`` maps each family the data can feed (``gaussian``, ``table``,
+    ``gaussian+table``) to its rows. ``groups`` names the track of each
+    row, so that the segments of a track are never split between training
+    and test.
     """
     if args.features_csv:
         from .store.tables import read_feature_table
@@ -307,33 +340,71 @@ def load_data(args):
             f"columns; ignored: {', '.join(table.dropped) or 'none'})"
         )
         # Split lists name tracks, which every segment of a track shares.
-        return table.X, table.y, table.groups, table.groups, header
+        return {"table": table.X}, table.y, table.groups, table.groups, header
     path = args.features or DEFAULT_FEATURES
     fs = store.load(path)
-    X, y = fs.to_xy()
-    rows = "one Gaussian per track"
+    X = {family: fs.features(family) for family in fs.feature_families()}
+    rows = "one row per track"
     if fs.n_tracks < len(fs):
-        rows = f"{len(fs)} segment Gaussians of {fs.n_tracks} tracks"
-    return X, y, fs.paths, fs.groups, f"Features: {path} ({fs.params.numcep} MFCCs, {rows})"
+        rows = f"{len(fs)} segment rows of {fs.n_tracks} tracks"
+    held = []
+    if fs.has_gaussians:
+        held.append(f"{fs.params.numcep}-MFCC Gaussians")
+    if fs.table is not None:
+        held.append(f"{fs.table.shape[1]} table columns")
+    return X, fs.labels.copy(), fs.paths, fs.groups, f"Features: {path} ({' and '.join(held)}, {rows})"
 
 
-def prepare(args, X, y, paths, groups, *, table: bool):
-    """Genres kept, copies found (and dropped), splits: everything decided before a model runs.
+def keep_genres(data, genres: str | None):
+    """``load_data``'s tuple restricted to the tracks of the comma-separated ``genres`` (None: all)."""
+    if genres is None:
+        return data
+    X, y, paths, groups, header = data
+    wanted = [g.strip() for g in genres.split(",") if g.strip()]
+    unknown = sorted(set(wanted) - set(y.tolist()))
+    if not wanted or unknown:
+        raise KnnGenreError(f"--genres {genres!r}: {'unknown genre(s) ' + ', '.join(unknown) if unknown else 'no genre named'}; "
+                            f"the data hold {', '.join(sorted(set(y.tolist())))}")
+    rows = np.isin(y, wanted)
+    kept = ", ".join(sorted(set(wanted)))
+    return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
+            f"{header}; genres kept: {kept} ({int(rows.sum())} of {len(y)} rows)")
+
+
+def keep_populated_genres(data, min_tracks: int | None):
+    """``load_data``'s tuple restricted to the genres with at least ``min_tracks`` tracks (None: all)."""
+    if min_tracks is None:
+        return data
+    X, y, paths, groups, header = data
+    tracks = dict(zip(np.asarray(groups).tolist(), np.asarray(y).tolist()))
+    genres, counts = np.unique(list(tracks.values()), return_counts=True)
+    keep = [str(g) for g, n in zip(genres, counts) if n >= min_tracks]
+    if len(keep) < 2:
+        raise KnnGenreError(
+            f"--min-tracks {min_tracks} leaves {len(keep)} genre(s); the genres have "
+            + ", ".join(f"{g} {n}" for g, n in zip(genres, counts)) + " tracks"
+        )
+    rows = np.isin(y, keep)
+    left = ", ".join(f"{g} ({n})" for g, n in zip(genres, counts) if n < min_tracks) or "none"
+    return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
+            f"{header}; genres with at least {min_tracks} tracks: {', '.join(keep)} (left out: {left})")
+
+
+def prepare(args, X, y, paths, groups):
+    """Copies found (and dropped), splits: everything decided before a model runs.
 
     Returns
     -------
     (X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning)
     """
-    X, y, paths, groups, genre_note = select_genres(args, X, y, paths, groups)
-    duplicates = find_duplicates(X, groups, table=table, threshold=args.duplicate_threshold)
+    duplicates = find_duplicates(X, groups, threshold=args.duplicate_threshold)
     dropped = []
     if args.drop_duplicates and duplicates.groups:
         X, y, paths, groups, dropped = drop_copies(duplicates, X, y, paths, groups)
     splits, protocol = make_splits(args, y, paths, groups)
-    if genre_note:
-        protocol.notes.insert(0, genre_note)
     if dropped:
-        protocol.notes.append(f"--drop-duplicates: left out {len(dropped)} copies ({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
+        shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
+        protocol.notes.append(f"--drop-duplicates: left out {len(dropped)} copies ({shown})")
     across, warning = straddling_warning(duplicates, splits, groups) if not dropped else ([], None)
     return X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning
 
@@ -343,46 +414,57 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     table = args.features_csv is not None
     try:
         check_outputs(args.json, args.plot)  # before minutes of work, not after
-        names = parse_models(args.models, table=table)
+        if table and args.family not in (None, "table"):
+            raise KnnGenreError(f"--family {args.family}: a feature table (--features-csv) holds the table family only")
+        names = parse_models(args.models, table=table, family=args.family)
         if args.plot:
             from .evaluation.plots import check_image_path
 
             check_image_path(args.plot)
+        if args.genres is not None and args.min_tracks is not None:
+            raise KnnGenreError("give --genres or --min-tracks, not both")
         if args.duplicate_threshold is not None and not args.duplicate_threshold >= 0:
             raise KnnGenreError(f"--duplicate-threshold {args.duplicate_threshold} must be a number >= 0")
-        X, y, paths, groups, header = load_data(args)
-        X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning = prepare(args, X, y, paths, groups, table=table)
+        X, y, paths, groups, header = keep_populated_genres(keep_genres(load_data(args), args.genres), args.min_tracks)
+        if args.models is None and args.family is None and "gaussian" not in X:
+            names = parse_models(None, family="table")  # a feature file of the table family alone
+        models = make_models(
+            names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs, family=args.family,
+            available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+        )
+        X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning = prepare(args, X, y, paths, groups)
     except KnnGenreError as exc:
         error(prog, with_hint(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
-    if any(get_spec(name).keeps_references or name == "vote" for name in names) and args.k > largest_k:
+    neighbours = ("knn", "knn-mp", "vote")  # the vote's KNN candidates too
+    if any(get_spec(split_entry(name)[0]).keeps_references or split_entry(name)[0] in neighbours for name in names) and args.k > largest_k:
         error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
+
+    # What is compared is shown before the minutes of work, not after them
+    # (a reader that only wants the first lines, as `| head -1`, has them at once).
+    print(header)
+    for name, model in models.items():
+        print(f"  {name}: {get_spec(model.name).description(model.family, args.k)} (on {model.family})")
+    print(format_duplicates(duplicates, across, dropped))
+    sys.stdout.flush()
     if warning:
         print(f"{prog}: warning: {warning}", file=sys.stderr, flush=True)
-
-    models = make_models(names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs)
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
-    chance = {name: get_spec(name).chance for name in names if get_spec(name).chance}
     try:
         results = evaluate_models(
-            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance,
+            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance_strategies(models),
             on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
         )
-        results = compare_models(recorder.attach(results), baselines={name for name in names if get_spec(name).baseline})
+        results = compare_models(recorder.attach(results), baselines=baseline_names(models))
     except (KnnGenreError, ValueError) as exc:
         error(prog, f"evaluation failed: {exc}")
         return EXIT_FAILED
     finally:
         if progress:
             progress.close()
-    family = "table" if table else "gaussian"
-    print(header)
-    for name in names:
-        print(f"  {name}: {get_spec(name).description(family, args.k)}")
-    print(format_duplicates(duplicates, across, dropped))
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
@@ -398,6 +480,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         payload = results_to_json(protocol, results)
         payload["features"] = args.features_csv or args.features or DEFAULT_FEATURES
         payload["features_kind"] = "table" if table else "gaussians"
+        payload["families"] = {name: model.family for name, model in models.items()}
         payload["k"] = args.k
         payload["duplicates"] = {
             **duplicates.to_dict(),

@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         model = load_model(args.model)
+        model.check_analysable()
     except KnnGenreError as exc:
         error(prog, with_hint(exc))
         return EXIT_USAGE

@@ -4,12 +4,14 @@ import csv
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # benchmarks/ sits beside the package, outside it: import it from the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.__main__ import main  # noqa: E402
+from benchmarks.bench_table import main as main_table  # noqa: E402
 
 from test_evaluate_models import features, table  # noqa: E402,F401  (fixtures)
 
@@ -42,3 +44,23 @@ def test_accuracy_table_for_a_feature_table(table, tmp_path, capsys):  # noqa: F
 def test_bad_input_is_a_usage_error(tmp_path, capsys):
     assert main(["--features", str(tmp_path / "none.npz"), "--out", str(tmp_path)]) == 2
     assert "none.npz" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning from empty frequency set")
+def test_table_speed_benchmark_runs_both_implementations_on_the_same_clips(capsys):
+    pytest.importorskip("librosa")
+    from benchmarks.bench_table import librosa_table
+
+    from knn_genre.audio.synth import synthesize
+    from knn_genre.features.params import TableParams
+    from knn_genre.features.table import table_features
+
+    y = synthesize("drums", 0, seconds=3.0)
+    # librosa's calls, at its current defaults (zero padding) and on float32 samples, compute
+    # the table family's columns with pad_mode="constant": the benchmark times the same work.
+    theirs = librosa_table(y.astype(np.float32))
+    np.testing.assert_allclose(table_features(y, TableParams(pad_mode="constant")), theirs, rtol=2e-3, atol=1e-6)
+    assert main_table(["--clips", "2", "--no-two"]) == 0
+    out = capsys.readouterr().out
+    assert "| knn_genre table family |" in out and "| librosa, function by function |" in out
+    assert "librosa / table family, 1 process:" in out

@@ -4,6 +4,7 @@ import numpy as np
 
 from knn_genre import store
 from knn_genre.demo import main
+from knn_genre.store.models import load_model_file
 from knn_genre.audio.synth import GENRES, synthesize, write_collection
 
 
@@ -29,16 +30,21 @@ def test_clips_are_in_range_and_genres_differ():
 
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     out = tmp_path / "f.npz"
-    status = main(["--dir", str(tmp_path / "demo"), "-o", str(out), "--clips", "4", "--seconds", "1", "--jobs", "1", "--k", "3"])
+    model = tmp_path / "m.npz"
+    status = main(["--dir", str(tmp_path / "demo"), "-o", str(out), "--model-output", str(model), "--clips", "4", "--seconds", "1", "--jobs", "1", "--k", "3"])
     assert status == 0
     assert len(store.load(out)) == 4 * len(GENRES)
     text = capsys.readouterr().out
     assert "Protocol: stratified 4-fold cross-validation" in text and "knn" in text
+    # The model it trains records its evaluation, for the web page's model panel.
+    evaluation = load_model_file(model).evaluation
+    assert evaluation["protocol"].startswith("stratified 4-fold cross-validation, seed 0; 20 tracks")
+    assert f"python -m knn_genre.serve --model {model}" in text
 
 
 def test_demo_regenerates_when_settings_change(tmp_path, capsys):
     folder = tmp_path / "demo"
-    args = ["--dir", str(folder), "-o", str(tmp_path / "f.npz"), "--seconds", "1", "--jobs", "1", "--k", "1"]
+    args = ["--dir", str(folder), "-o", str(tmp_path / "f.npz"), "--model-output", str(tmp_path / "m.npz"), "--seconds", "1", "--jobs", "1", "--k", "1"]
     assert main([*args, "--clips", "3"]) == 0
     assert main([*args, "--clips", "2"]) == 0
     assert len(list(folder.glob("*/*.wav"))) == 2 * len(GENRES)

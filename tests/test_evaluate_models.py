@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from knn_genre import store
 from knn_genre.errors import FeatureFileError
+from knn_genre.classifiers.registry import ALIASES, REGISTRY
 from knn_genre.evaluate import main, make_models, parse_models
 from knn_genre.evaluation.scoring import evaluate_models
 from knn_genre.evaluation.splits import cross_validation_splits, random_split
@@ -104,11 +105,7 @@ def test_models_option_selects_models(features, tmp_path, capsys):
 @pytest.mark.parametrize(
     "models, message",
     [
-        (
-            "knn,forest",
-            "unknown model(s) forest; choose from knn, knn-mp, svm, klsvm, logreg, rf, hgb, mlp, gnb, vote, "
-            "dummy-most-frequent, dummy-stratified, dummy",
-        ),
+        ("knn,forest", "unknown model(s) forest; choose from " + ", ".join(list(REGISTRY) + list(ALIASES))),
         (",", "names no model"),
     ],
 )

@@ -42,7 +42,8 @@ def populate(root, clip, genres):
     return root
 
 
-def test_checkpoints_grow_and_an_interruption_saves_the_finished_tracks(tmp_path, clip):
+@pytest.mark.parametrize("families", [("gaussian",), ("gaussian", "table")])
+def test_checkpoints_grow_and_an_interruption_saves_the_finished_tracks(tmp_path, clip, families):
     data = populate(tmp_path / "data", clip, GENRES[:2])
     found = discover(data)
     saved = []
@@ -52,12 +53,14 @@ def test_checkpoints_grow_and_an_interruption_saves_the_finished_tracks(tmp_path
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build_featureset(data, found, n_jobs=1, on_progress=stop_after_five, checkpoint=saved.append, checkpoint_interval=0)
+        build_featureset(data, found, n_jobs=1, on_progress=stop_after_five, checkpoint=saved.append, checkpoint_interval=0, families=families)
     assert [len(fs) for fs in saved] == [1, 2, 3, 4, 5]  # after each track; nothing new to save at the stop
-    fs, report = build_featureset(data, found, n_jobs=1, previous=[None, saved[-1]])
+    assert all(fs.families == families for fs in saved)
+    fs, report = build_featureset(data, found, n_jobs=1, previous=[None, saved[-1]], families=families)
     assert (report.reused, report.analysed, len(fs)) == (5, 2 * PER_GENRE - 5, 2 * PER_GENRE)
-    fresh, _ = build_featureset(data, found, n_jobs=1)
-    np.testing.assert_array_equal(fs.covs, fresh.covs)
+    fresh, _ = build_featureset(data, found, n_jobs=1, families=families)
+    for name in families:
+        np.testing.assert_array_equal(fs.features(name), fresh.features(name))
 
 
 def test_a_failing_worker_pool_is_a_build_error_after_saving(tmp_path, clip, monkeypatch):
@@ -103,10 +106,10 @@ class _kill_self_on:
         self.path = path
         self.caller = os.getpid()
 
-    def __call__(self, path, params, segment_seconds=None):
+    def __call__(self, path, *args):
         if path == self.path and os.getpid() != self.caller:
             os.kill(os.getpid(), signal.SIGKILL)
-        return _real_analyse_safely(path, params, segment_seconds)
+        return _real_analyse_safely(path, *args)
 
 
 _real_analyse_safely = builder._analyse_safely

@@ -10,8 +10,8 @@ import pytest
 import knn_genre
 
 ROOT = Path(knn_genre.__file__).parent
-COMMANDS = {"build_features", "evaluate", "train", "predict", "demo"}
-STAGES = ("audio", "features", "store", "classifiers", "evaluation", "pipeline")
+COMMANDS = {"build_features", "evaluate", "train", "predict", "similar", "serve", "demo"}
+STAGES = ("audio", "features", "store", "classifiers", "evaluation", "pipeline", "web")
 
 #: What each part of the package may import from the package (besides itself and errors).
 ALLOWED = {
@@ -21,6 +21,7 @@ ALLOWED = {
     "classifiers": {"features.gaussian", "features.params", "store"},
     "evaluation": {"classifiers", "store"},
     "pipeline": {"audio", "features", "store", "classifiers"},
+    "web": {"audio", "features", "store", "classifiers", "pipeline"},
     "cli": {"__init__"},
 }
 #: The pure-numpy modules of the features stage, which the store and classifiers rely on.

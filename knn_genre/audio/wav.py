@@ -19,7 +19,6 @@ Reading happens in two steps:
 from __future__ import annotations
 
 import os
-import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from ..errors import AudioError
+from .files import open_regular, read_bytes, show
 from .signal import check_rate, to_float, to_mono
 
 __all__ = ["WavInfo", "WavSource", "wav_info", "samples_from_bytes"]
@@ -136,39 +136,11 @@ def wav_info(path: str | os.PathLike) -> WavInfo:
 
 
 def _open_regular(path: str):
-    """Open a regular file for binary reading, with every failure an AudioError.
-
-    The file is opened without blocking and checked with ``fstat``, so a FIFO
-    or device named ``x.wav`` is refused instead of hanging the reader.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except IsADirectoryError:
-        raise AudioError(path, "is a directory, not a wav file") from None
-    except PermissionError:
-        raise AudioError(path, "permission denied") from None
-    except FileNotFoundError:
-        reason = "broken symbolic link" if os.path.islink(path) else "no such file"
-        raise AudioError(path, reason) from None
-    except OSError as exc:
-        raise AudioError(path, f"cannot open: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise AudioError(path, "is a directory, not a wav file")
-        if not stat.S_ISREG(mode):
-            raise AudioError(path, "not a regular file (a pipe, socket or device)")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    """Open a regular file for binary reading (see :func:`~knn_genre.audio.files.open_regular`)."""
+    return open_regular(path, "a wav file")
 
 
-def _read(fh, n: int, path: str) -> bytes:
-    try:
-        return fh.read(n)
-    except OSError as exc:
-        raise AudioError(path, f"cannot read: {exc.strerror or exc}") from None
+_read = read_bytes
 
 
 def _inspect(fh, path: str) -> WavInfo:
@@ -437,6 +409,4 @@ def _describe_magic(head: bytes) -> str:
     return f"starts with {_show(head[:4])}, not 'RIFF'"
 
 
-def _show(raw: bytes) -> str:
-    """Bytes from a header as a short quoted text, unprintable ones escaped."""
-    return "'" + "".join(chr(b) if 32 <= b < 127 and b != 39 else f"\\x{b:02x}" for b in raw) + "'"
+_show = show

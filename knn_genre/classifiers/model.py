@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import FeatureFileError, ParameterError, check_integer
+from ..features.params import MFCCParams, TableParams
 from ..store.featureset import FeatureSet
 from ..store.models import ModelFile, load_model_file, save_model_file
 from .registry import RegisteredModel, decide_groups, get_spec, make_model
 
-__all__ = ["GenreModel", "train_model", "train_on_featureset", "save_model", "load_model"]
+__all__ = ["GenreModel", "train_model", "train_on_featureset", "train_on_table", "save_model", "load_model"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +64,31 @@ class GenreModel:
     @property
     def segment_seconds(self) -> float | None:
         return self.data.segment_seconds
+
+    @property
+    def table_params(self) -> TableParams | None:
+        """How the table part of the rows is computed from audio (None: it cannot be)."""
+        return self.data.table_params
+
+    @property
+    def columns(self) -> tuple:
+        """Names of the table columns of the rows (empty for Gaussians alone)."""
+        return self.data.columns
+
+    def check_analysable(self) -> None:
+        """Raise a ParameterError if this model's rows cannot be computed from audio.
+
+        A model trained on a CSV table whose columns are not the table
+        family's (another table than GTZAN's) can be evaluated but not
+        applied to songs.
+        """
+        if "table" in self.family and self.table_params is None:
+            shown = ", ".join(self.columns[:4]) + (", ..." if len(self.columns) > 4 else "")
+            raise ParameterError(
+                f"this {self.name} model was trained on table columns ({shown}) that are not the table "
+                f"family's ({len(TableParams().columns())} columns of GTZAN's features_30_sec.csv): "
+                "they cannot be computed from audio"
+            )
 
     @property
     def genres(self) -> tuple:
@@ -108,26 +134,93 @@ def train_model(data: ModelFile, *, search: bool = True, n_jobs: int | None = No
     return GenreModel(replace(data, settings=settings), estimator)
 
 
-def train_on_featureset(fs: FeatureSet, name: str = "knn", *, k: int = 5, seed: int = 0, n_jobs: int | None = None) -> GenreModel:
-    """Train the registry model ``name`` on every row of a feature file.
+def _settings(name: str, family: str, k: int, n_rows: int, gaussian_columns: int | None = None) -> dict:
+    """The fixed settings of a model to train: its ``k`` and, on ``gaussian+table``, the Gaussian block's width."""
+    variant = get_spec(name).variant(family)
+    settings = {}
+    if variant.k_param is not None:
+        check_integer("k", k)
+        if k > n_rows:
+            raise ParameterError(f"k={k} must be at most the number of training rows ({n_rows})")
+        settings[variant.k_param] = k
+    if variant.layout_param is not None:
+        settings[variant.layout_param] = gaussian_columns
+    return settings
+
+
+def default_family(name: str, available) -> str:
+    """The first of model ``name``'s families among ``available``.
 
     Raises
     ------
     ParameterError
-        For an unknown model, a ``k`` larger than the number of tracks, or
-        too few tracks of a genre for the model's inner folds.
+        If the model accepts none of them.
     """
     spec = get_spec(name)
-    variant = spec.variant("gaussian")
-    settings = {}
-    if variant.k_param is not None:
-        check_integer("k", k)
-        if k > len(fs):
-            raise ParameterError(f"k={k} must be at most the number of training rows ({len(fs)})")
-        settings[variant.k_param] = k
+    for family in spec.families:
+        if family in available:
+            return family
+    raise ParameterError(f"model {name!r} needs {' or '.join(spec.families)} features; these hold {', '.join(available)}")
+
+
+def train_on_featureset(fs: FeatureSet, name: str = "knn", *, k: int = 5, seed: int = 0, n_jobs: int | None = None,
+                        family: str | None = None) -> GenreModel:
+    """Train the registry model ``name`` on every row of a feature file.
+
+    Parameters
+    ----------
+    family : str, optional
+        ``gaussian``, ``table`` or ``gaussian+table``; default: the first of
+        the model's families that ``fs`` holds.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown model, a family the file lacks or the model refuses,
+        a ``k`` larger than the number of tracks, or too few tracks of a
+        genre for the model's inner folds.
+    """
+    family = family or default_family(name, fs.feature_families())
+    X = fs.features(family)
+    has_table = "table" in family
     data = ModelFile(
-        model=name, family="gaussian", settings=settings, seed=seed, params=fs.params,
-        X=fs.packed(), labels=fs.labels, paths=fs.paths, segment_seconds=fs.segment_seconds,
+        model=name, family=family, settings=_settings(name, family, k, len(fs), fs.layout().get("gaussian")), seed=seed,
+        params=fs.params, X=X, labels=fs.labels, paths=fs.paths, segment_seconds=fs.segment_seconds,
+        columns=tuple(fs.table_params.columns()) if has_table else (), table_params=fs.table_params if has_table else None,
+    )
+    return train_model(data, n_jobs=n_jobs)
+
+
+def train_on_table(table, name: str = "svm", *, k: int = 5, seed: int = 0, n_jobs: int | None = None) -> GenreModel:
+    """Train the registry model ``name`` on every row of a feature table (a CSV, e.g. GTZAN's published one).
+
+    When the table's columns are the table family's (GTZAN's
+    ``features_30_sec.csv`` and its 3-second sibling are), the model
+    records the family's parameters, so that ``predict`` computes the same
+    columns from songs. Rows that are segments of tracks (``track.3.wav``)
+    keep their track together in the inner folds; the segment length,
+    from the ``length`` column, becomes the model's window.
+
+    Parameters
+    ----------
+    table : knn_genre.store.tables.FeatureTable
+
+    Raises
+    ------
+    ParameterError
+        As :func:`train_on_featureset`.
+    """
+    settings = _settings(name, "table", k, len(table.y))
+    segmented = table.n_tracks < len(table.y)
+    params = TableParams()
+    segment_seconds = None
+    if segmented and table.lengths is not None:
+        segment_seconds = round(float(np.median(table.lengths)) / params.sample_rate, 3)
+    data = ModelFile(
+        model=name, family="table", settings=settings, seed=seed, params=MFCCParams(),
+        X=table.X, labels=table.y, paths=table.groups, segment_seconds=segment_seconds,
+        # Any order of the family's columns will do: predict takes them by name.
+        columns=tuple(table.columns), table_params=params if sorted(table.columns) == sorted(params.columns()) else None,
     )
     return train_model(data, n_jobs=n_jobs)
 

@@ -20,11 +20,28 @@ applies.
 Adding a model is one :class:`ModelSpec` in :data:`REGISTRY` (and its
 estimator, if it is new).
 
+Feature families (:data:`FAMILY_NAMES`) and what ``X`` holds for each:
+
+- ``gaussian``: packed MFCC Gaussians ``[mean, cov[triu]]`` (104 columns for 13 MFCCs);
+- ``table``: plain feature vectors, e.g. the 57 columns of GTZAN's table;
+- ``gaussian+table``: ``np.hstack([packed Gaussians, table columns])``, the
+  Gaussian block first. An estimator for it must know where the block ends:
+  it takes that width as a parameter, and its :class:`Variant` names the
+  parameter (``layout_param``). :func:`make_model` sets it from
+  ``gaussian_columns`` (``FeatureSet.layout()["gaussian"]``, the packed width
+  of the MFCC parameters), so it is one of the fitted ``best_params_`` and is
+  recorded in the model file's settings with the search's choices; a loaded
+  model is rebuilt with it like any other parameter.
+  :func:`knn_genre.classifiers.fusion.split_columns` splits such rows. A new
+  model on both families is one line: ``"gaussian+table": Variant(make, grid,
+  layout_param="gaussian_columns", description=...)`` (``layout_param="step__gaussian_columns"``
+  for a pipeline whose step takes it).
+
 Examples
 --------
 >>> from knn_genre.classifiers.registry import REGISTRY, make_model
->>> list(REGISTRY)[:4]
-['knn', 'knn-mp', 'svm', 'klsvm']
+>>> REGISTRY["svm"].families, REGISTRY["fusion"].families
+(('gaussian', 'table'), ('gaussian+table',))
 >>> make_model("knn", k=3).get_params()["params"]
 {'n_neighbors': 3}
 """
@@ -60,9 +77,9 @@ __all__ = [
 ]
 
 #: Feature families a model can be trained on: ``gaussian`` (packed MFCC
-#: Gaussians, from a feature file) and ``table`` (plain feature vectors, from
-#: a published table).
-FAMILY_NAMES = ("gaussian", "table")
+#: Gaussians), ``table`` (plain feature vectors: the table family of a feature
+#: file, or a published table) and ``gaussian+table`` (both, side by side).
+FAMILY_NAMES = ("gaussian", "table", "gaussian+table")
 
 #: Inner folds of the searches and of the probability calibration (fewer
 #: when a genre of the training tracks is smaller).
@@ -94,6 +111,9 @@ class Variant:
         The ``set_params`` key that ``--k`` sets (neighbour models).
     description : str
         One line for reports.
+    layout_param : str, optional
+        For ``gaussian+table``: the ``set_params`` key that receives the
+        width of the Gaussian block (see the module docstring).
     search : callable(estimator, grid, X, y, folds) -> (params, score) or None, optional
         A faster search than ``GridSearchCV`` for this estimator, choosing
         as it does (mean accuracy over the folds, ties to the first point);
@@ -104,6 +124,7 @@ class Variant:
     grid: dict | list | None = None
     k_param: str | None = None
     description: str = ""
+    layout_param: str | None = None
     search: Callable | None = None
 
 
@@ -202,10 +223,17 @@ def _dummy(strategy):
     return make
 
 
+def _fusion(seed):
+    from .fusion import FusionSVMClassifier
+
+    return FusionSVMClassifier()
+
+
 def _grids():
+    from .fusion import FUSION_PARAM_GRID
     from .svm import KLSVM_PARAM_GRID, SVM_PARAM_GRID, TABLE_SVM_PARAM_GRID
 
-    return SVM_PARAM_GRID, TABLE_SVM_PARAM_GRID, KLSVM_PARAM_GRID
+    return SVM_PARAM_GRID, TABLE_SVM_PARAM_GRID, KLSVM_PARAM_GRID, FUSION_PARAM_GRID
 
 
 def _search_klsvm(estimator, grid, X, y, folds):
@@ -311,7 +339,7 @@ def _vote(family):
 
 
 def _registry() -> dict:
-    svm_grid, table_svm_grid, klsvm_grid = _grids()
+    svm_grid, table_svm_grid, klsvm_grid, fusion_grid = _grids()
     dummy = "DummyClassifier, {} strategy (guesses seeded per track)"
     specs = [
         ModelSpec(
@@ -378,6 +406,18 @@ def _registry() -> dict:
             },
         ),
         ModelSpec(
+            "fusion",
+            {
+                "gaussian+table": Variant(
+                    _fusion, fusion_grid, None,
+                    "SVM on the product of a Gaussian kernel (KL or log-Euclidean RBF, searched) and an RBF "
+                    "on the standardised table, both widths and C grid-searched",
+                    layout_param="gaussian_columns",
+                ),
+            },
+            calibrate=True,
+        ),
+        ModelSpec(
             "dummy-most-frequent",
             {family: Variant(_dummy("most_frequent"), description=dummy.format("most-frequent")) for family in FAMILY_NAMES},
             baseline=True,
@@ -436,14 +476,15 @@ def expand_names(names: Sequence[str], family: str | None = None) -> list[str]:
 
 
 def make_model(name: str, *, family: str = "gaussian", k: int | None = None, params: dict | None = None,
-               search: bool = True, seed: int = 0, n_jobs: int | None = None) -> "RegisteredModel":
+               search: bool = True, seed: int = 0, n_jobs: int | None = None,
+               gaussian_columns: int | None = None) -> "RegisteredModel":
     """An unfitted :class:`RegisteredModel` for the registry entry ``name``.
 
     Parameters
     ----------
     name : str
         A key of :data:`REGISTRY`.
-    family : {"gaussian", "table"}, default="gaussian"
+    family : {"gaussian", "table", "gaussian+table"}, default="gaussian"
     k : int, optional
         Neighbours, for the models that have a ``k``.
     params : dict, optional
@@ -456,11 +497,16 @@ def make_model(name: str, *, family: str = "gaussian", k: int | None = None, par
         randomised baseline.
     n_jobs : int, optional
         Parallel fits of the search (joblib).
+    gaussian_columns : int, optional
+        For ``gaussian+table``: the width of the Gaussian block of the rows,
+        set as the variant's ``layout_param``.
     """
     variant = get_spec(name).variant(family)
     params = dict(params or {})
     if k is not None and variant.k_param is not None:
         params[variant.k_param] = k
+    if gaussian_columns is not None and variant.layout_param is not None:
+        params[variant.layout_param] = int(gaussian_columns)
     return RegisteredModel(name, family=family, params=params, search=search, random_state=seed, n_jobs=n_jobs)
 
 
@@ -512,8 +558,9 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
     ----------
     name : str, default="knn"
         Registry entry.
-    family : {"gaussian", "table"}, default="gaussian"
-        The features ``X`` holds: packed Gaussians or plain vectors.
+    family : {"gaussian", "table", "gaussian+table"}, default="gaussian"
+        The features ``X`` holds: packed Gaussians, plain vectors, or both
+        side by side (see the module docstring).
     params : dict, optional
         Fixed ``set_params`` values of the entry's estimator.
     search : bool, default=True
@@ -597,6 +644,12 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         inner = InnerStratifiedKFold(INNER_FOLDS, random_state=self.random_state)
         params = dict(self.params or {})
         variant = self.spec.variant(self.family)
+        layout = variant.layout_param
+        if layout is not None and layout not in params:
+            raise ParameterError(
+                f"model {self.name!r} on {self.family!r} rows needs the width of their Gaussian block "
+                f"(params {{{layout!r}: ...}}, make_model(..., gaussian_columns=...))"
+            )
         base = self._base().set_params(**params)
         grid = variant.grid if self.param_grid is None else self.param_grid
         self.searched_params_ = None

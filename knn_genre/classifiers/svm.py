@@ -36,6 +36,7 @@ from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_te
 from .probability import fit_sigmoid, sigmoid_probabilities, softmax_probabilities
 
 __all__ = [
+    "clip_spectrum",
     "GaussianVectorizer",
     "FeatureScaler",
     "KLSVMClassifier",
@@ -81,6 +82,26 @@ KLSVM_PARAM_GRID = {
     "C": [1.0, 10.0, 100.0],
     "gamma": [0.3, 1.0, 3.0, 10.0],
 }
+
+
+def clip_spectrum(kernel: np.ndarray):
+    """The nearest positive semi-definite matrix to a symmetric training kernel, and its map.
+
+    With ``kernel = V diag(lam) V^T`` and ``P = V diag(lam > 0) V^T``, returns
+    ``V diag(max(lam, 0)) V^T``, ``P`` (None when nothing was negative, so
+    nothing changed), the number of negative eigenvalues and their share of
+    the sum of absolute eigenvalues. A test kernel row ``k`` must become
+    ``k P`` (see :class:`KLSVMClassifier`).
+    """
+    lam, vecs = np.linalg.eigh(kernel)
+    negative = lam < 0
+    total = np.abs(lam).sum()
+    mass = float(-lam[negative].sum() / total) if total > 0 else 0.0
+    if not negative.any():
+        return kernel, None, 0, mass
+    kept = vecs[:, ~negative]
+    clipped = (kept * lam[~negative]) @ kept.T
+    return 0.5 * (clipped + clipped.T), kept @ kept.T, int(negative.sum()), mass
 
 
 class GaussianVectorizer(TransformerMixin, BaseEstimator):
@@ -274,15 +295,7 @@ class _TrainingKernel:
         kernel = np.exp(-gamma * divergences / scale)
         if spectrum != "clip":
             return cls(kernel, None, 0, 0.0)
-        lam, vecs = np.linalg.eigh(kernel)
-        negative = lam < 0
-        total = np.abs(lam).sum()
-        mass = float(-lam[negative].sum() / total) if total > 0 else 0.0
-        if not negative.any():
-            return cls(kernel, None, 0, mass)
-        kept = vecs[:, ~negative]
-        clipped = (kept * lam[~negative]) @ kept.T
-        return cls(0.5 * (clipped + clipped.T), kept @ kept.T, int(negative.sum()), mass)
+        return cls(*clip_spectrum(kernel))
 
     def rows(self, divergences, gamma: float, scale: float) -> np.ndarray:
         """Kernel rows of queries at these divergences from the training tracks, shape (m, n)."""

@@ -149,6 +149,7 @@ def check_outputs(*paths) -> None:
 _HINTS = (
     ("no such feature file", "build one with python -m knn_genre.build_features DATA_DIR -o FILE"),
     ("no such model file", "train one with python -m knn_genre.train --features FILE -o MODEL"),
+    ("keeps no reference tracks", "train one with python -m knn_genre.train --model knn --features FILE -o MODEL"),
     ("pickle stream", "import it with python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"),
 )
 

@@ -234,7 +234,10 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     ----------
     models : dict of name -> estimator
         Each is cloned for every split, so nothing leaks between folds.
-    X : array-like of shape (n, n_features)
+    X : array-like of shape (n, n_features), or dict of family -> array-like
+        The rows; with a dict, each model gets the rows of its ``family``
+        attribute (a :class:`~knn_genre.classifiers.registry.RegisteredModel`'s),
+        so models on different feature families share the splits.
     y : array-like of shape (n,)
     splits : list of (train_indices, test_indices)
     groups : array-like of shape (n,), optional
@@ -256,7 +259,8 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     -------
     list of ModelResult, in the order of ``models``
     """
-    X = np.asarray(X)
+    rows_of = {family: np.asarray(rows) for family, rows in X.items()} if isinstance(X, dict) else None
+    X = None if rows_of is not None else np.asarray(X)
     y = np.asarray(y)
     genres = np.unique(y)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
@@ -264,17 +268,18 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     total, done = len(models) * len(splits), 0
     results = []
     for name, model in models.items():
+        X_model = X if rows_of is None else rows_of[model.family]
         accs, fit_s, pred_s, track_accs, tested = [], [], [], [], []
         true_all, pred_all, proba_all, predictions = [], [], [], []
         for fold, (train, test) in enumerate(splits):
             est = clone(model)
             t0 = time.perf_counter()
             if segmented and _takes_groups(est):
-                est.fit(X[train], y[train], groups=groups[train])
+                est.fit(X_model[train], y[train], groups=groups[train])
             else:
-                est.fit(X[train], y[train])
+                est.fit(X_model[train], y[train])
             t1 = time.perf_counter()
-            rows, proba, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
+            rows, proba, tracks, decided, track_proba = _fold_decisions(est, X_model[test], groups[test])
             t2 = time.perf_counter()
             fit_s.append(t1 - t0)
             pred_s.append(t2 - t1)

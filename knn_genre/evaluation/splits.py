@@ -177,12 +177,20 @@ def _match_keys(path: str) -> list[str]:
     return [p.as_posix(), p.name]
 
 
+def _without_suffix(name: str) -> str:
+    """A track name without its file suffix: ``"blues/blues.00000.au"`` -> ``"blues/blues.00000"``."""
+    p = PurePosixPath(name)
+    return p.with_suffix("").as_posix() if p.suffix else name
+
+
 def split_from_lists(paths, y, train_names, test_names):
     """A predefined split given as lists of track names or paths.
 
     Each listed entry matches a track whose relative path or file name equals
     it (``blues/blues.00000.wav`` or ``blues.00000.wav``; a leading folder
-    such as ``genres_original/`` is tolerated). Rows that share a path are
+    such as ``genres_original/`` is tolerated), or, failing that, equals it
+    but for the suffix (a list of ``.wav`` names matches a collection of
+    GTZAN's original ``.au`` files, or of FLAC copies). Rows that share a path are
     segments of one track and go together. Entries that match no track are
     reported in ``Protocol.notes``; a track listed on both sides is an
     error.
@@ -192,10 +200,11 @@ def split_from_lists(paths, y, train_names, test_names):
     splits : list with one (train_indices, test_indices)
     protocol : Protocol
     """
-    index = {}
+    index, stems = {}, {}
     for i, path in enumerate(paths):
         for key in dict.fromkeys(_match_keys(str(path))):  # a bare file name is both keys
             index.setdefault(key, []).append(i)
+            stems.setdefault(_without_suffix(key), []).append(i)
 
     def resolve(names, side):
         found, missing = set(), []
@@ -207,6 +216,9 @@ def split_from_lists(paths, y, train_names, test_names):
             # Try the full entry, then shorter suffixes of it, then the file name.
             candidates = ["/".join(parts[i:]) for i in range(len(parts))]
             hit = next((index[c] for c in candidates if c in index), None)
+            if hit is None:
+                # The same track in another format: blues.00000.wav listed, blues.00000.au built.
+                hit = next((stems[c] for c in map(_without_suffix, candidates) if c in stems), None)
             if hit is None:
                 missing.append(name)
             elif len({str(paths[i]) for i in hit}) > 1:

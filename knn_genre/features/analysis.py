@@ -9,6 +9,8 @@ family's rate -> the family's features.
 (windows) both call :func:`analyse_file`, so the same stretch of a file gives
 the same features bit for bit whichever command computed it, at any sample
 rate and channel count. Only one span of samples is in memory at a time.
+Several families (the Gaussians and the table, say) are computed from the
+same span, read once.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
     ----------
     path : str or path-like
         An audio file of a supported format.
-    family : feature family
-        E.g. :class:`~knn_genre.features.families.GaussianFamily`.
+    family : feature family, or sequence of them
+        E.g. :class:`~knn_genre.features.families.GaussianFamily`; several
+        families are computed from each span read once, their arrays merged
+        (their keys differ).
     window_seconds : float, optional
         None analyses the whole file as one span. Otherwise spans of this
         length; a tail shorter than half a hop joins the last span.
@@ -105,6 +109,7 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
         features are not finite, or the file is too large for memory.
     """
     path = os.fspath(path)
+    families = tuple(family) if isinstance(family, (list, tuple)) else (family,)
     # One BLAS thread: multi-threaded matrix products round differently, and
     # the features of a stretch must not depend on which command (or how
     # many worker processes) computed them.
@@ -119,12 +124,19 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
                 constants.append(value)
                 dropped.append((a / rate, b / rate, _constant_reason(value)))
                 continue
-            rows.append(_compute(family, signal, rate, path))
+            rows.append(_compute_all(families, signal, rate, path))
             kept.append((a, b))
     if not rows:
         raise FeatureError(path, _all_constant_reason(constants, len(spans)))
     arrays = {key: np.stack([row[key] for row in rows]) for key in rows[0]}
     return Analysis(path, np.array(kept, dtype=np.float64) / rate, arrays, tuple(dropped), frames / rate)
+
+
+def _compute_all(families, signal: np.ndarray, rate: int, path: str) -> dict:
+    row = {}
+    for family in families:
+        row.update(_compute(family, signal, rate, path))
+    return row
 
 
 def _compute(family, signal: np.ndarray, rate: int, path: str) -> dict:

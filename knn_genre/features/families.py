@@ -6,8 +6,14 @@ A family is a small frozen object with
 - ``params``: its parameters dataclass (recorded in every file);
 - ``sample_rate``: the canonical rate, in Hz, its signals are resampled to;
 - ``compute(signal, path=...)``: a mono float64 signal at that rate to a
-  dict of arrays (one row's worth: ``{"means": (d,), "covs": (d, d)}``);
+  dict of arrays (one row's worth: ``{"means": (d,), "covs": (d, d)}``;
+  ``{"table": (57,), "length": ()}`` for the table family), keys distinct
+  between families so that several can be computed from one span;
 - ``columns()``: the names of the columns of its vector form.
+
+The families: :class:`GaussianFamily` (``gaussian``) and
+:class:`~knn_genre.features.table.TableFamily` (``table``, GTZAN's
+published columns).
 
 :func:`knn_genre.features.analysis.analyse_file` runs a family over a whole
 file, its segments or its windows. A new family is one class here (and its
@@ -24,8 +30,9 @@ from ..errors import FeatureError
 from .gaussian import gaussian
 from .mfcc import mfcc_frames
 from .params import MFCCParams
+from .table import TableFamily
 
-__all__ = ["GaussianFamily", "FAMILIES", "track_gaussian"]
+__all__ = ["GaussianFamily", "TableFamily", "FAMILIES", "track_gaussian"]
 
 
 def track_gaussian(signal: np.ndarray, params: MFCCParams = MFCCParams(), *, path: str = "<signal>"):
@@ -95,4 +102,4 @@ class GaussianFamily:
 
 
 #: Family class by name.
-FAMILIES = {GaussianFamily.name: GaussianFamily}
+FAMILIES = {GaussianFamily.name: GaussianFamily, TableFamily.name: TableFamily}

@@ -8,6 +8,11 @@ evaluated on), or 30-s windows every 15 s for a model of whole tracks
 gets genre probabilities from the model; the file's genre is decided from
 its windows by the rule ``evaluate`` applies to a test track
 (:meth:`knn_genre.classifiers.model.GenreModel.decide`).
+
+The rows are those of the model's family, computed as ``build_features``
+computes them: packed MFCC Gaussians, the table family's columns (in the
+model's column order: a model trained on GTZAN's published table gets the
+same columns from the song), or both side by side.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ import numpy as np
 
 from ..classifiers.model import GenreModel
 from ..features.analysis import analyse_file
-from ..features.families import GaussianFamily
+from ..features.families import GaussianFamily, TableFamily
 from ..features.gaussian import pack
 
-__all__ = ["Prediction", "predict_file", "default_windows"]
+__all__ = ["Prediction", "predict_file", "predict_rows", "analyse_for_model", "default_windows", "model_rows"]
 
 #: Window and hop, in seconds, for models trained on whole tracks.
 WHOLE_TRACK_WINDOWS = (30.0, 15.0)
@@ -83,6 +88,23 @@ def default_windows(model: GenreModel) -> tuple[float, float]:
     return WHOLE_TRACK_WINDOWS
 
 
+def _families(model: GenreModel) -> list:
+    model.check_analysable()
+    parts = model.family.split("+")
+    return [GaussianFamily(model.params) if part == "gaussian" else TableFamily(model.table_params) for part in parts]
+
+
+def model_rows(model: GenreModel, arrays: dict) -> np.ndarray:
+    """The model's ``X`` from the arrays of :func:`~knn_genre.features.analysis.analyse_file`."""
+    blocks = []
+    if "gaussian" in model.family:
+        blocks.append(pack(arrays["means"], arrays["covs"]))
+    if "table" in model.family:
+        order = [model.table_params.columns().index(c) for c in model.columns]
+        blocks.append(arrays["table"][:, order])
+    return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
+
+
 def predict_file(
     model: GenreModel,
     path: str | os.PathLike,
@@ -113,6 +135,32 @@ def predict_file(
     ------
     AudioError, FeatureError
         With the path and the reason, as in ``build_features``.
+    ParameterError
+        If the model's table columns cannot be computed from audio
+        (:meth:`~knn_genre.classifiers.model.GenreModel.check_analysable`).
+    """
+    analysis, X = analyse_for_model(model, path, window_seconds=window_seconds, hop_seconds=hop_seconds)
+    return predict_rows(model, analysis, X)
+
+
+def analyse_for_model(
+    model: GenreModel,
+    path: str | os.PathLike,
+    *,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
+):
+    """The windows of one file, analysed as ``model`` needs them.
+
+    The first half of :func:`predict_file`, shared with
+    :func:`knn_genre.pipeline.similar.similar_file`, so that a file
+    analysed once can be both predicted and compared with the library.
+
+    Returns
+    -------
+    analysis : knn_genre.features.analysis.Analysis
+    X : ndarray of shape (n_windows, w)
+        The windows' rows of the model's family (:func:`model_rows`), what the model is applied to.
     """
     window, hop = default_windows(model)
     if window_seconds is not None:
@@ -121,8 +169,12 @@ def predict_file(
         window = window_seconds
     if hop_seconds is not None:
         hop = hop_seconds
-    analysis = analyse_file(path, GaussianFamily(model.params), window_seconds=window, hop_seconds=hop)
-    X = pack(analysis.arrays["means"], analysis.arrays["covs"])
+    analysis = analyse_file(path, _families(model), window_seconds=window, hop_seconds=hop)
+    return analysis, model_rows(model, analysis.arrays)
+
+
+def predict_rows(model: GenreModel, analysis, X: np.ndarray) -> Prediction:
+    """The :class:`Prediction` of a file from the result of :func:`analyse_for_model`."""
     genre, probabilities, rows = model.decide(X)
     windows = [(float(s), float(e), p) for (s, e), p in zip(analysis.spans, rows)]
-    return Prediction(os.fspath(path), genre, model.genres, probabilities, windows, analysis.dropped)
+    return Prediction(analysis.path, genre, model.genres, probabilities, windows, analysis.dropped)

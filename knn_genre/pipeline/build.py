@@ -4,8 +4,10 @@ Each track goes through the one analysis path
 (:func:`knn_genre.features.analysis.analyse_file`), independently, in worker
 processes (see :mod:`knn_genre.pipeline.workers`); results are assembled in path order, so the
 output is the same whatever the number of jobs. Unchanged tracks (same
-relative path, genre, size and modification time, same MFCC parameters) are
-copied from earlier feature files instead of being analysed again.
+relative path, genre, size and modification time, same feature parameters,
+every requested family present) are copied from earlier feature files
+instead of being analysed again. Each requested family (the Gaussians, the
+table, or both) is computed from the same reading of each track.
 
 A long build saves its finished tracks now and then through a ``checkpoint``
 callback (an atomic write of a partial feature file), and once more when it
@@ -25,9 +27,9 @@ import numpy as np
 
 from ..errors import BuildError, KnnGenreError
 from ..features.analysis import analyse_file
-from ..features.families import GaussianFamily
-from ..features.params import MFCCParams
-from ..store.featureset import FeatureSet, load, save
+from ..features.families import GaussianFamily, TableFamily
+from ..features.params import MFCCParams, TableParams
+from ..store.featureset import FAMILY_ORDER, FeatureSet, load, save
 from .discover import Discovery, Track
 from .workers import run_tasks
 
@@ -52,23 +54,38 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _analyse_safely(path: str, params: MFCCParams, segment_seconds: float | None = None):
-    """Worker: ``("ok", means, covs, spans)`` or ``("skip", reason)``; never raises.
+#: Arrays of each family in a track's result (the FeatureSet's names).
+_FAMILY_KEYS = {"gaussian": ("means", "covs"), "table": ("table", "table_lengths")}
 
-    One broken file must not stop the others, so even unexpected errors
-    become a (one-line) reason that names their type.
+
+def _families_of(names, params: MFCCParams, table_params: TableParams) -> list:
+    return [GaussianFamily(params) if name == "gaussian" else TableFamily(table_params) for name in names]
+
+
+def _analyse_safely(path: str, params: MFCCParams, segment_seconds: float | None = None,
+                    families: tuple = ("gaussian",), table_params: TableParams | None = None):
+    """Worker: ``("ok", arrays, spans)`` or ``("skip", reason)``; never raises.
+
+    ``arrays`` maps the FeatureSet's array names (``means``, ``covs``,
+    ``table``, ``table_lengths``) to one row per segment. One broken file
+    must not stop the others, so even unexpected errors become a (one-line)
+    reason that names their type.
     """
     try:
-        analysis = analyse_file(path, GaussianFamily(params), window_seconds=segment_seconds)
-        return ("ok", analysis.arrays["means"], analysis.arrays["covs"], analysis.spans)
+        analysis = analyse_file(path, _families_of(families, params, table_params or TableParams()), window_seconds=segment_seconds)
+        arrays = dict(analysis.arrays)
+        if "length" in arrays:
+            arrays["table_lengths"] = arrays.pop("length").astype(np.int64)
+        return ("ok", arrays, analysis.spans)
     except KnnGenreError as exc:
         return ("skip", _one_line(getattr(exc, "reason", exc)))
     except Exception as exc:  # noqa: BLE001 - reported per file, see docstring
         return ("skip", _one_line(f"unexpected {type(exc).__name__}: {exc}"))
 
 
-def reusable(previous, params: MFCCParams, data_dir: str, segment_seconds: float | None = None) -> dict:
-    """Map ``path -> (genre, size, mtime_ns, means, covs, spans)`` of reusable tracks.
+def reusable(previous, params: MFCCParams, data_dir: str, segment_seconds: float | None = None,
+             families: tuple = ("gaussian",), table_params: TableParams | None = None) -> dict:
+    """Map ``path -> (genre, size, mtime_ns, arrays, spans)`` of reusable tracks.
 
     Parameters
     ----------
@@ -79,24 +96,33 @@ def reusable(previous, params: MFCCParams, data_dir: str, segment_seconds: float
         The resolved data folder of this build.
     segment_seconds : float or None
         The segment length of this build (None: whole tracks).
+    families : tuple of str
+        The families this build computes.
+    table_params : TableParams, optional
 
-    Nothing is reusable from a file built with other MFCC parameters, other
-    segments, or from another folder. ``means``, ``covs`` and ``spans`` hold
-    one row per segment (one row for a whole track; ``spans`` then None).
+    Nothing is reusable from a file that lacks one of ``families``, was
+    built with other parameters for them, other segments, or from another
+    folder. ``arrays`` (the requested families' arrays only) and ``spans``
+    hold one row per segment (one row for a whole track; ``spans`` then None).
     """
     if previous is None:
         return {}
     sets = [previous] if isinstance(previous, FeatureSet) else list(previous)
+    table_params = table_params or TableParams()
+    keys = [key for name in families for key in _FAMILY_KEYS[name]]
     out = {}
     for fs in sets:
-        if fs is None or fs.params != params or fs.data_dir != data_dir or fs.segment_seconds != segment_seconds:
+        if fs is None or fs.data_dir != data_dir or fs.segment_seconds != segment_seconds or not set(families) <= set(fs.families):
+            continue
+        if ("gaussian" in families and fs.params != params) or ("table" in families and fs.table_params != table_params):
             continue
         paths = fs.paths.tolist()
         # Rows of one track are consecutive: the builder writes them so.
         starts = [i for i in range(len(paths)) if i == 0 or paths[i] != paths[i - 1]] + [len(paths)]
         for a, b in zip(starts[:-1], starts[1:]):
             spans = None if fs.segments is None else fs.segments[a:b]
-            out[paths[a]] = (fs.labels[a], int(fs.file_sizes[a]), int(fs.file_mtimes_ns[a]), fs.means[a:b], fs.covs[a:b], spans)
+            arrays = {key: getattr(fs, key)[a:b] for key in keys}
+            out[paths[a]] = (fs.labels[a], int(fs.file_sizes[a]), int(fs.file_mtimes_ns[a]), arrays, spans)
     return out
 
 
@@ -111,6 +137,8 @@ def build_featureset(
     checkpoint: Callable[[FeatureSet], None] | None = None,
     checkpoint_interval: float = 10.0,
     segment_seconds: float | None = None,
+    families: tuple = ("gaussian",),
+    table_params: TableParams | None = None,
 ) -> tuple[FeatureSet | None, BuildReport]:
     """Analyse every discovered track, reusing unchanged ones from ``previous``.
 
@@ -136,9 +164,14 @@ def build_featureset(
     checkpoint_interval : float, default=10.0
         Seconds between checkpoints; 0 saves after every analysed track.
     segment_seconds : float, optional
-        Cut each track into segments of this length and store one Gaussian
+        Cut each track into segments of this length and store one row
         per segment, with the track's path as its id; None (default) stores
-        one Gaussian per track.
+        one row per track.
+    families : tuple of str, default=("gaussian",)
+        Feature families to compute: ``gaussian``, ``table`` or both, from
+        one reading of each track.
+    table_params : TableParams, optional
+        Parameters of the table family (default: the published definitions).
 
     Returns
     -------
@@ -153,9 +186,13 @@ def build_featureset(
         finished tracks are passed to ``checkpoint`` first.
     """
     start = time.perf_counter()
+    families = tuple(name for name in FAMILY_ORDER if name in families)
+    if not families:
+        raise KnnGenreError(f"no feature family to build; choose from {', '.join(FAMILY_ORDER)}")
+    table_params = table_params or TableParams()
     root = Path(data_dir)
     data_dir_key = str(root.resolve())
-    old = reusable(previous, params, data_dir_key, segment_seconds)
+    old = reusable(previous, params, data_dir_key, segment_seconds, families, table_params)
     report = BuildReport(ignored=discovery.ignored)
     tracks = discovery.tracks
 
@@ -171,14 +208,15 @@ def build_featureset(
     report.reused = len(results)
 
     def assemble():
-        return _assemble(tracks, results, stats, params, data_dir_key, discovery.unreadable, segment_seconds)
+        return _assemble(tracks, results, stats, params, data_dir_key, discovery.unreadable, segment_seconds, table_params)
 
     total = len(tracks)
     if on_progress:
         on_progress(len(results), total)
     saver = _Checkpointer(checkpoint, checkpoint_interval)
     if todo:
-        jobs = run_tasks(_analyse_safely, [(str(root / tracks[i].path), params, segment_seconds) for i in todo], n_jobs)
+        tasks = [(str(root / tracks[i].path), params, segment_seconds, families, table_params) for i in todo]
+        jobs = run_tasks(_analyse_safely, tasks, n_jobs)
         try:
             for j, outcome in jobs:
                 results[todo[j]] = outcome
@@ -238,7 +276,8 @@ class _Checkpointer:
             self.interval = max(self.base_interval, 10 * (self.last - began))
 
 
-def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=(), segment_seconds=None):
+def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFCCParams, data_dir_key: str, unreadable=(),
+              segment_seconds=None, table_params=None):
     """The FeatureSet of the finished tracks (None if none) and the skipped ``(path, reason)`` list."""
     done = sorted(results)
     kept = [i for i in done if results[i][0] == "ok"]
@@ -246,14 +285,21 @@ def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFC
     skipped = sorted(skipped + [tuple(u) for u in unreadable])
     if not kept:
         return None, skipped
-    rows = [len(results[i][1]) for i in kept]  # Gaussians (segments) per track
+    first = results[kept[0]][1]
+    rows = [len(next(iter(results[i][1].values()))) for i in kept]  # rows (segments) per track
 
     def repeat(values):
         return [v for v, k in zip(values, rows) for _ in range(k)]
 
+    def stacked(key):
+        return np.concatenate([results[i][1][key] for i in kept]) if key in first else None
+
     fs = FeatureSet(
-        means=np.concatenate([results[i][1] for i in kept]),
-        covs=np.concatenate([results[i][2] for i in kept]),
+        means=stacked("means"),
+        covs=stacked("covs"),
+        table=stacked("table"),
+        table_lengths=stacked("table_lengths"),
+        table_params=table_params if "table" in first else None,
         labels=repeat([tracks[i].genre for i in kept]),
         paths=repeat([tracks[i].path for i in kept]),
         params=params,
@@ -261,7 +307,7 @@ def _assemble(tracks: tuple[Track, ...], results: dict, stats: list, params: MFC
         file_mtimes_ns=repeat([stats[i][1] for i in kept]),
         skipped=tuple(skipped),
         data_dir=data_dir_key,
-        segments=None if segment_seconds is None else np.concatenate([results[i][3] for i in kept]),
+        segments=None if segment_seconds is None else np.concatenate([results[i][2] for i in kept]),
         segment_seconds=segment_seconds,
     )
     return fs, skipped

@@ -58,9 +58,12 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
 
     The genre of a track is the name of the folder it sits in; genres are
     sorted by name, never by ``os.listdir`` order, so labels do not depend on
-    the file system. Files whose suffix is not an audio format
-    (:data:`knn_genre.audio.AUDIO_SUFFIXES`; ``.DS_Store``, notes, ...)
-    and files directly in ``data_dir`` are ignored and listed in
+    the file system. Files with the suffix of an audio format are tracks,
+    both those read (:data:`knn_genre.audio.AUDIO_SUFFIXES`: WAV, AU, AIFF,
+    FLAC, Ogg, MP3) and those only recognised
+    (:data:`knn_genre.audio.source.UNSUPPORTED`: M4A, WMA, ...), which a
+    build then skips with their reason. Other files (``.DS_Store``, notes,
+    covers, ...) and files directly in ``data_dir`` are ignored and listed in
     ``Discovery.ignored``. Hidden genre folders are skipped. Links to folders
     are not followed; sub-folders that cannot be listed (permissions) are
     reported in ``Discovery.unreadable``.

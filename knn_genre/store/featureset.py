@@ -21,6 +21,21 @@ key                 shape / dtype       meaning
 Format version 2 adds ``segments`` ((n, 2) float64, ``[start, end]`` seconds
 of each row's part of its track) for files of segmented tracks.
 
+Format version 3 adds feature families besides the Gaussians: ``meta``
+lists them (``families``) and the table family's parameters (``table``);
+
+==================  ==================  ==========================================
+``table``           (n, c) float64      the table family's columns per row
+                                        (:meth:`knn_genre.features.params.TableParams.columns`)
+``table_lengths``   (n,) int64          samples of each row's stretch at the
+                                        table's rate (the published ``length``)
+==================  ==================  ==========================================
+
+and ``means`` and ``covs`` are present only when the file holds the
+Gaussian family. Files with Gaussians alone are still written as version 1
+or 2, which every earlier reader reads; files of version 1 and 2 load as
+Gaussian-only feature sets.
+
 Writes are atomic and loading treats the file as untrusted
 (:mod:`knn_genre.store.npz`); after the container checks, shapes, dtypes,
 finiteness, symmetry and positive semi-definiteness are validated here.
@@ -37,23 +52,28 @@ import numpy as np
 from .. import __version__
 from ..errors import FeatureFileError, ParameterError
 from ..features.gaussian import gaussian_problems, pack
-from ..features.params import MFCCParams
-from .npz import atomic_write, first_line, read_npz
+from ..features.params import MFCCParams, TableParams
+from .npz import atomic_write, first_line, read_meta, read_npz
 
-__all__ = ["FeatureSet", "save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["FeatureSet", "save", "load", "FORMAT_NAME", "FORMAT_VERSION", "FAMILY_ORDER"]
 
 FORMAT_NAME = "knn_genre-features"
-FORMAT_VERSION = 2  # 2 adds per-segment Gaussians; files of whole tracks are still written as 1
-_ARRAY_KEYS = ("means", "covs", "labels", "genres", "paths", "file_sizes", "file_mtimes_ns")
-_OPTIONAL_KEYS = ("segments",)
+FORMAT_VERSION = 3  # 2 adds per-segment rows, 3 the table family; files are written with the lowest that holds them
+_ARRAY_KEYS = ("labels", "genres", "paths", "file_sizes", "file_mtimes_ns")
+_OPTIONAL_KEYS = ("means", "covs", "segments", "table", "table_lengths")
+
+#: The feature families a file can hold, in the order of their columns in
+#: the combined ``gaussian+table`` rows.
+FAMILY_ORDER = ("gaussian", "table")
 @dataclass(frozen=True, eq=False)
 class FeatureSet:
-    """A collection of per-track Gaussians with their provenance.
+    """A collection of per-track features (Gaussians, table columns or both) with their provenance.
 
     Parameters
     ----------
-    means : ndarray of shape (n, d)
-    covs : ndarray of shape (n, d, d)
+    means : ndarray of shape (n, d), or None
+        None when the set holds no Gaussians (then ``table`` is required).
+    covs : ndarray of shape (n, d, d), or None
     labels : sequence of str, length n
         Genre of each track.
     paths : sequence of str, length n
@@ -75,6 +95,12 @@ class FeatureSet:
         which is the track's id). None: one row per whole track.
     segment_seconds : float, optional
         The segment length the rows were cut with; None for whole tracks.
+    table : ndarray of shape (n, c), optional
+        The table family's columns (``table_params.columns()``) per row.
+    table_lengths : ndarray of shape (n,), optional
+        Samples of each row's stretch at ``table_params.sample_rate``; zeros when unknown.
+    table_params : TableParams, optional
+        How ``table`` was computed (default: the published definitions).
     """
 
     means: np.ndarray
@@ -89,13 +115,28 @@ class FeatureSet:
     data_dir: str = ""
     segments: np.ndarray = None
     segment_seconds: float = None
+    table: np.ndarray = None
+    table_lengths: np.ndarray = None
+    table_params: TableParams = None
 
     def __post_init__(self):
         n = len(self.labels)
         set_ = object.__setattr__  # frozen dataclass: normalise once, here
-        set_(self, "means", np.asarray(self.means, dtype=np.float64).reshape(n, -1))
-        d = self.means.shape[1]
-        set_(self, "covs", np.asarray(self.covs, dtype=np.float64).reshape(n, d, d))
+        if (self.means is None) != (self.covs is None):
+            raise FeatureFileError("<FeatureSet>", "means and covs must be given together")
+        if self.means is None and self.table is None:
+            raise FeatureFileError("<FeatureSet>", "no features: give the Gaussians (means, covs), the table, or both")
+        if self.means is not None:
+            set_(self, "means", np.asarray(self.means, dtype=np.float64).reshape(n, -1))
+            d = self.means.shape[1]
+            set_(self, "covs", np.asarray(self.covs, dtype=np.float64).reshape(n, d, d))
+        if self.table is not None:
+            set_(self, "table", np.asarray(self.table, dtype=np.float64).reshape(n, -1))
+            lengths = self.table_lengths
+            set_(self, "table_lengths", np.zeros(n, np.int64) if lengths is None else np.asarray(lengths, np.int64).reshape(-1))
+            set_(self, "table_params", self.table_params or TableParams())
+        elif self.table_lengths is not None or self.table_params is not None:
+            raise FeatureFileError("<FeatureSet>", "table_lengths and table_params need the table")
         set_(self, "labels", np.asarray(self.labels, dtype=str).reshape(n))
         set_(self, "paths", np.asarray(self.paths, dtype=str).reshape(-1))
         if self.genres is None:
@@ -117,9 +158,75 @@ class FeatureSet:
 
     def __repr__(self) -> str:
         parts = f"n_rows={len(self)}, n_tracks={self.n_tracks}, " if self.segments is not None else f"n_tracks={len(self)}, "
+        families = "+".join(self.families)
+        dim = f"dim={self.dim}, " if self.has_gaussians else ""
         return (
-            f"FeatureSet({parts}dim={self.dim}, genres={self.genres}, "
+            f"FeatureSet({parts}families={families}, {dim}genres={self.genres}, "
             f"skipped={len(self.skipped)}, params={self.params})"
+        )
+
+    @property
+    def has_gaussians(self) -> bool:
+        return self.means is not None
+
+    @property
+    def families(self) -> tuple:
+        """The feature families held, in :data:`FAMILY_ORDER`: ``("gaussian",)``, ``("table",)`` or both."""
+        held = {"gaussian": self.means is not None, "table": self.table is not None}
+        return tuple(name for name in FAMILY_ORDER if held[name])
+
+    def feature_families(self) -> tuple:
+        """The registry families these rows can feed: each family held, and ``gaussian+table`` when both are."""
+        names = self.families
+        return names + (("+".join(names),) if len(names) > 1 else ())
+
+    def layout(self) -> dict:
+        """Columns of each family in the combined rows: ``{"gaussian": d + d(d+1)/2, "table": c}`` (those held)."""
+        out = {}
+        if self.has_gaussians:
+            out["gaussian"] = self.dim + self.dim * (self.dim + 1) // 2
+        if self.table is not None:
+            out["table"] = self.table.shape[1]
+        return out
+
+    def features(self, family: str) -> np.ndarray:
+        """The rows of a registry family: ``gaussian`` (packed Gaussians), ``table``, or
+        ``gaussian+table`` (``np.hstack([packed, table])``, the packed Gaussian first).
+
+        Raises
+        ------
+        ParameterError
+            If the set does not hold the family.
+        """
+        parts = family.split("+")
+        missing = [p for p in parts if p not in self.families]
+        if missing or not parts or len(set(parts)) != len(parts) or parts != [p for p in FAMILY_ORDER if p in parts]:
+            raise ParameterError(
+                f"these features hold the famil{'ies' if len(self.families) > 1 else 'y'} {', '.join(self.families)}; "
+                f"{family!r} is not among {', '.join(self.feature_families())}"
+            )
+        blocks = [self.packed() if p == "gaussian" else self.table for p in parts]
+        return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
+
+    def default_family(self) -> str:
+        """``gaussian`` when the set holds Gaussians, else ``table``."""
+        return self.families[0]
+
+    def subset(self, rows) -> "FeatureSet":
+        """The rows selected by ``rows`` (a boolean mask or indices), every family kept."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+
+        def take(a):
+            return None if a is None else a[rows]
+
+        return FeatureSet(
+            means=take(self.means), covs=take(self.covs), labels=self.labels[rows], paths=self.paths[rows],
+            params=self.params, file_sizes=self.file_sizes[rows], file_mtimes_ns=self.file_mtimes_ns[rows],
+            data_dir=self.data_dir, segments=take(self.segments),
+            segment_seconds=self.segment_seconds, table=take(self.table), table_lengths=take(self.table_lengths),
+            table_params=self.table_params,
         )
 
     @property
@@ -135,24 +242,36 @@ class FeatureSet:
     @property
     def dim(self) -> int:
         """Dimension ``d`` of the Gaussians."""
+        self._need_gaussians()
         return self.means.shape[1]
+
+    def _need_gaussians(self):
+        if self.means is None:
+            raise ParameterError("these features hold no MFCC Gaussians (only the table family); build them with the gaussian family")
 
     def packed(self) -> np.ndarray:
         """Packed rows ``[mean, cov[triu]]`` of shape (n, d + d(d+1)/2): the estimators' ``X``."""
+        self._need_gaussians()
         return pack(self.means, self.covs)
 
-    def to_xy(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, y)`` for the estimators: packed rows and genre names."""
-        return self.packed(), self.labels.copy()
+    def to_xy(self, family: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` for the estimators: the rows of ``family`` (default :meth:`default_family`) and genre names."""
+        return self.features(family or self.default_family()), self.labels.copy()
 
     def to_frame(self):
-        """A pandas DataFrame, one row per track: path, genre, mean and covariance entries."""
+        """A pandas DataFrame, one row per track: path, genre, then each family's columns (mean and covariance entries, table columns)."""
         import pandas as pd
 
-        d = self.dim
-        iu = np.triu_indices(d)
-        columns = [f"mean_{i}" for i in range(d)] + [f"cov_{i}_{j}" for i, j in zip(*iu)]
-        frame = pd.DataFrame(self.packed(), columns=columns)
+        blocks, columns = [], []
+        if self.has_gaussians:
+            d = self.dim
+            iu = np.triu_indices(d)
+            columns += [f"mean_{i}" for i in range(d)] + [f"cov_{i}_{j}" for i, j in zip(*iu)]
+            blocks.append(self.packed())
+        if self.table is not None:
+            columns += self.table_params.columns()
+            blocks.append(self.table)
+        frame = pd.DataFrame(np.hstack(blocks), columns=columns)
         frame.insert(0, "genre", self.labels)
         if self.segments is not None:
             frame.insert(0, "end", self.segments[:, 1])
@@ -162,25 +281,41 @@ class FeatureSet:
 
     def meta(self) -> dict:
         """The JSON-able metadata stored beside the arrays."""
-        return {
+        # Readers that predate segments (or the table) must refuse such files, not misread them.
+        version = 3 if self.table is not None else 2 if self.segments is not None else 1
+        meta = {
             "format": FORMAT_NAME,
-            # Readers that predate segments must refuse segmented files, not misread them.
-            "format_version": FORMAT_VERSION if self.segments is not None else 1,
+            "format_version": version,
             "package_version": __version__,
             "mfcc": self.params.to_dict(),
             "data_dir": self.data_dir,
             "skipped": [list(s) for s in self.skipped],
             "segment_seconds": self.segment_seconds,
         }
+        if version >= 3:
+            meta["families"] = list(self.families)
+            meta["table"] = self.table_params.to_dict()
+        return meta
 
 
 def _validate(fs: FeatureSet, source: str) -> None:
     def bad(reason):
         raise FeatureFileError(source, reason)
 
-    n, d = fs.means.shape
-    if d != fs.params.numcep:
-        bad(f"means have dimension {d} but the MFCC parameters say numcep={fs.params.numcep}")
+    n = len(fs.labels)
+    if fs.has_gaussians:
+        d = fs.means.shape[1]
+        if d != fs.params.numcep:
+            bad(f"means have dimension {d} but the MFCC parameters say numcep={fs.params.numcep}")
+    if fs.table is not None:
+        width = len(fs.table_params.columns())
+        if fs.table.shape != (n, width):
+            bad(f"table must have shape ({n}, {width}) for the table parameters' {width} columns, got {fs.table.shape}")
+        if len(fs.table_lengths) != n or np.any(fs.table_lengths < 0):
+            bad(f"table_lengths must be {n} sample counts >= 0")
+        if not np.all(np.isfinite(fs.table)):
+            rows = np.flatnonzero(~np.all(np.isfinite(fs.table), axis=1))
+            bad(f"non-finite table values (NaN or inf) in {len(rows)} row(s), first: {fs.paths[rows[0]]}")
     for name in ("paths", "file_sizes", "file_mtimes_ns"):
         if len(getattr(fs, name)) != n:
             bad(f"{name} has {len(getattr(fs, name))} entries for {n} tracks")
@@ -204,7 +339,7 @@ def _validate(fs: FeatureSet, source: str) -> None:
             bad("segments must be finite [start, end] seconds with 0 <= start < end")
         if len(set(zip(fs.paths.tolist(), starts.tolist()))) != n:
             bad("two segments of one track start at the same time")
-    if n == 0:
+    if n == 0 or not fs.has_gaussians:
         return
     problems = gaussian_problems(fs.means, fs.covs)
     bad_rows = [i for i, p in enumerate(problems) if p]
@@ -221,14 +356,16 @@ def save(fs: FeatureSet, path: str | os.PathLike) -> None:
     """Write ``fs`` to ``path`` (``.npz``) atomically."""
     arrays = {
         "meta": np.array(json.dumps(fs.meta(), ensure_ascii=False)),
-        "means": fs.means,
-        "covs": fs.covs,
         "labels": fs.labels,
         "genres": np.array(fs.genres, dtype=str),
         "paths": fs.paths,
         "file_sizes": fs.file_sizes,
         "file_mtimes_ns": fs.file_mtimes_ns,
     }
+    if fs.has_gaussians:
+        arrays["means"], arrays["covs"] = fs.means, fs.covs
+    if fs.table is not None:
+        arrays["table"], arrays["table_lengths"] = fs.table, fs.table_lengths
     if fs.segments is not None:
         arrays["segments"] = fs.segments
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
@@ -256,15 +393,27 @@ def load(path: str | os.PathLike) -> FeatureSet:
         what="feature file",
     )
     meta = _parse_meta(arrays.pop("meta"), source)
+    families = meta.get("families", ["gaussian"])
+    for family, keys in (("gaussian", ("means", "covs")), ("table", ("table", "table_lengths"))):
+        for key in keys:
+            if (family in families) != (key in arrays):
+                why = f"lacks the array {key!r}" if family in families else f"holds the array {key!r} of a family it does not list"
+                raise FeatureFileError(source, f"the file {why} (families: {', '.join(families)})")
     _check_arrays(arrays, source)
     try:
         params = MFCCParams.from_dict(meta["mfcc"])
     except (ParameterError, TypeError, ValueError, ArithmeticError) as exc:
         raise FeatureFileError(source, f"invalid MFCC parameters: {first_line(exc)}") from None
+    table_params = None
+    if "table" in families:
+        try:
+            table_params = TableParams.from_dict(meta["table"])
+        except (ParameterError, TypeError, ValueError, ArithmeticError) as exc:
+            raise FeatureFileError(source, f"invalid table parameters: {first_line(exc)}") from None
     try:
         return FeatureSet(
-            means=arrays["means"],
-            covs=arrays["covs"],
+            means=arrays.get("means"),
+            covs=arrays.get("covs"),
             labels=arrays["labels"],
             paths=arrays["paths"],
             params=params,
@@ -275,29 +424,16 @@ def load(path: str | os.PathLike) -> FeatureSet:
             data_dir=meta.get("data_dir", ""),
             segments=arrays.get("segments"),
             segment_seconds=meta.get("segment_seconds"),
+            table=arrays.get("table"),
+            table_lengths=arrays.get("table_lengths"),
+            table_params=table_params,
         )
     except FeatureFileError as exc:
         raise FeatureFileError(source, exc.reason) from None
 
 
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise FeatureFileError(source, "metadata is not a JSON string")
-    try:
-        meta = json.loads(str(raw))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise FeatureFileError(source, f"not a knn_genre feature file (format is not {FORMAT_NAME!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise FeatureFileError(source, f"invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise FeatureFileError(
-            source,
-            f"written by a newer knn_genre ({meta.get('package_version', '?')}, format version {version}); "
-            f"this is {__version__}, which reads up to format version {FORMAT_VERSION}: upgrade knn_genre",
-        )
+    meta = read_meta(raw, source, format_name=FORMAT_NAME, max_version=FORMAT_VERSION, what="feature file")
     if not isinstance(meta.get("mfcc"), dict):
         raise FeatureFileError(source, "metadata lacks the MFCC parameters")
     skipped = meta.get("skipped", [])
@@ -306,6 +442,15 @@ def _parse_meta(raw: np.ndarray, source: str) -> dict:
     seconds = meta.get("segment_seconds")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
         raise FeatureFileError(source, f"metadata 'segment_seconds' must be a number or null, got {seconds!r}")
+    version = meta["format_version"]
+    if version >= 3:
+        families = meta.get("families")
+        if not isinstance(families, list) or not families or not all(f in FAMILY_ORDER for f in families) or len(set(families)) != len(families):
+            raise FeatureFileError(source, f"metadata 'families' must list some of {', '.join(FAMILY_ORDER)}, got {families!r}")
+        if "table" in families and not isinstance(meta.get("table"), dict):
+            raise FeatureFileError(source, "metadata lacks the table parameters")
+    elif "families" in meta:
+        raise FeatureFileError(source, f"metadata 'families' needs format version 3, the file says {version}")
     return meta
 
 
@@ -313,18 +458,28 @@ def _check_arrays(arrays: dict, source: str) -> None:
     def bad(reason):
         raise FeatureFileError(source, reason)
 
-    means, covs = arrays["means"], arrays["covs"]
-    if means.dtype.kind not in "fiu" or means.ndim != 2:
-        bad(f"means must be a 2-d numeric array (n, d), got {means.dtype} {means.shape}")
-    n, d = means.shape
-    if covs.dtype.kind not in "fiu" or covs.shape != (n, d, d):
-        bad(f"covs must be a numeric array of shape {(n, d, d)}, got {covs.dtype} {covs.shape}")
+    if arrays["labels"].ndim != 1:
+        bad(f"labels must be a 1-d array of strings, got {arrays['labels'].dtype} {arrays['labels'].shape}")
+    n = len(arrays["labels"])
+    if "means" in arrays:
+        means, covs = arrays["means"], arrays["covs"]
+        if means.dtype.kind not in "fiu" or means.ndim != 2:
+            bad(f"means must be a 2-d numeric array (n, d), got {means.dtype} {means.shape}")
+        n, d = means.shape
+        if covs.dtype.kind not in "fiu" or covs.shape != (n, d, d):
+            bad(f"covs must be a numeric array of shape {(n, d, d)}, got {covs.dtype} {covs.shape}")
+    if "table" in arrays:
+        table, lengths = arrays["table"], arrays["table_lengths"]
+        if table.dtype.kind not in "fiu" or table.ndim != 2 or len(table) != n:
+            bad(f"table must be a 2-d numeric array with {n} rows, got {table.dtype} {table.shape}")
+        if lengths.dtype.kind not in "iu" or lengths.shape != (n,):
+            bad(f"table_lengths must be integers of shape ({n},), got {lengths.dtype} {lengths.shape}")
     for key in ("labels", "paths", "genres"):
         if arrays[key].dtype.kind != "U" or arrays[key].ndim != 1:
             bad(f"{key} must be a 1-d array of strings, got {arrays[key].dtype} {arrays[key].shape}")
     for key in ("labels", "paths", "file_sizes", "file_mtimes_ns"):
         if arrays[key].shape != (n,):
-            bad(f"{key} must have shape ({n},) like means, got {arrays[key].shape}")
+            bad(f"{key} must have shape ({n},) like the features, got {arrays[key].shape}")
     for key in ("file_sizes", "file_mtimes_ns"):
         if arrays[key].dtype.kind not in "iu":
             bad(f"{key} must be integers, got {arrays[key].dtype}")

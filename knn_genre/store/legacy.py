@@ -281,7 +281,14 @@ def save_legacy(fs: FeatureSet, path: str | os.PathLike) -> dict:
     -------
     dict of int to str
         The genre name of each label index, to pass on to users of the file.
+
+    Raises
+    ------
+    ParameterError
+        If ``fs`` holds no Gaussians (a table-only feature file).
     """
+    if not fs.has_gaussians:
+        raise ParameterError("the tutorial's my.dat holds Gaussians; these features hold only the table family")
     index = {g: i + 1 for i, g in enumerate(fs.genres)}
 
     def write(fh):

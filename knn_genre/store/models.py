@@ -14,30 +14,41 @@ scikit-learn object, no dependence on its private attributes.
 key         shape / dtype       meaning
 ==========  ==================  =============================================
 ``meta``    () str              JSON, see :class:`ModelFile`
-``X``       (n, w) float64      training rows (packed Gaussians, or vectors)
+``X``       (n, w) float64      training rows (packed Gaussians, table columns, or both side by side)
 ``labels``  (n,) str            genre of each row
 ``paths``   (n,) str            track of each row (segments share their track's)
 ==========  ==================  =============================================
 
 Format version 1 (knn_genre 0.1) stored ``means`` and ``covs`` instead of
 ``X`` and ``kind`` instead of ``model``; such files still load.
+
+The family ``gaussian+table`` has rows ``[packed Gaussian, table columns]``;
+the width of the Gaussian block follows from ``mfcc.numcep`` and is also one
+of the ``settings`` the estimator is rebuilt with (see
+:mod:`knn_genre.classifiers.registry`). ``table`` in ``meta`` holds the
+table family's parameters when the model's columns are that family's (so
+``predict`` can compute them from audio), null otherwise (a model trained on
+some other CSV table).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import __version__
 from ..errors import FeatureFileError, ParameterError
-from ..features.gaussian import dim_from_width, gaussian_problems, pack, unpack
-from ..features.params import MFCCParams
-from .npz import atomic_write, first_line, read_npz
+from ..features.gaussian import dim_from_width, gaussian_problems, pack, packed_width, unpack
+from ..features.params import MFCCParams, TableParams
+from .npz import atomic_write, first_line, read_meta, read_npz
 
-__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ModelFile", "save_model_file", "load_model_file"]
+__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "MODEL_FAMILIES", "ModelFile", "save_model_file", "load_model_file"]
+
+#: Feature families of model rows.
+MODEL_FAMILIES = ("gaussian", "table", "gaussian+table")
 
 MODEL_FORMAT = "knn_genre-model"
 MODEL_VERSION = 2
@@ -52,7 +63,7 @@ class ModelFile:
     model : str
         Registry name (``knn``, ``svm``, ...).
     family : str
-        Feature family of ``X``: ``gaussian`` or ``table``.
+        Feature family of ``X``: ``gaussian``, ``table`` or ``gaussian+table``.
     settings : dict
         JSON-able ``set_params`` values the estimator was fitted with.
     seed : int
@@ -63,7 +74,11 @@ class ModelFile:
     segment_seconds : float or None
         Length of the training segments, None for whole tracks.
     columns : tuple of str
-        Column names of ``X`` for the table family (empty otherwise).
+        Column names of the table part of ``X`` (empty for ``gaussian``).
+    table_params : TableParams or None
+        How the table columns are computed from audio, when they are the
+        table family's (``table_params.columns()``, in any order); None for
+        columns of some other table, or no table part.
     evaluation : dict or None
         How the model was evaluated, if recorded (protocol, accuracy).
     package_version : str
@@ -81,6 +96,7 @@ class ModelFile:
     columns: tuple = ()
     evaluation: dict | None = None
     package_version: str = __version__
+    table_params: TableParams | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -111,6 +127,7 @@ class ModelFile:
             "segment_seconds": self.segment_seconds,
             "columns": list(self.columns),
             "evaluation": self.evaluation,
+            "table": None if self.table_params is None else self.table_params.to_dict(),
         }
 
 
@@ -126,18 +143,29 @@ def _validate(mf: ModelFile) -> None:
         raise ParameterError("training rows hold NaN or infinity")
     if not isinstance(mf.settings, dict) or not isinstance(mf.seed, int) or isinstance(mf.seed, bool):
         raise ParameterError(f"settings must be a dict and seed an integer, got {mf.settings!r} and {mf.seed!r}")
+    if mf.family not in MODEL_FAMILIES:
+        raise ParameterError(f"unknown feature family {mf.family!r}; expected one of {', '.join(MODEL_FAMILIES)}")
+    width = mf.X.shape[1]
+    gaussian_width = 0
     if mf.family == "gaussian":
-        d = dim_from_width(mf.X.shape[1])
-        if d != mf.params.numcep:
-            raise ParameterError(f"training Gaussians have dimension {d} but the MFCC parameters say numcep={mf.params.numcep}")
-        problems = [p for p in gaussian_problems(*unpack(mf.X)) if p]
+        gaussian_width = width
+        if dim_from_width(width) != mf.params.numcep:
+            raise ParameterError(f"training Gaussians have dimension {dim_from_width(width)} but the MFCC parameters say numcep={mf.params.numcep}")
+    elif mf.family == "gaussian+table":
+        gaussian_width = packed_width(mf.params.numcep)
+        if width != gaussian_width + len(mf.columns):
+            raise ParameterError(
+                f"training rows have {width} columns; numcep={mf.params.numcep} Gaussians ({gaussian_width}) "
+                f"and {len(mf.columns)} table columns make {gaussian_width + len(mf.columns)}"
+            )
+    elif len(mf.columns) != width:
+        raise ParameterError(f"{len(mf.columns)} column names for {width} feature columns")
+    if gaussian_width:
+        problems = [p for p in gaussian_problems(*unpack(mf.X[:, :gaussian_width])) if p]
         if problems:
             raise ParameterError(f"{len(problems)} training Gaussian(s) are unusable: {problems[0]}")
-    elif mf.family == "table":
-        if len(mf.columns) != mf.X.shape[1]:
-            raise ParameterError(f"{len(mf.columns)} column names for {mf.X.shape[1]} feature columns")
-    else:
-        raise ParameterError(f"unknown feature family {mf.family!r}; expected 'gaussian' or 'table'")
+    if mf.table_params is not None and sorted(mf.columns) != sorted(mf.table_params.columns()):
+        raise ParameterError("the table columns are not those of the table parameters")
 
 
 def save_model_file(mf: ModelFile, path: str | os.PathLike) -> None:
@@ -187,29 +215,16 @@ def load_model_file(path: str | os.PathLike) -> ModelFile:
             columns=tuple(meta.get("columns") or ()),
             evaluation=meta.get("evaluation"),
             package_version=str(meta.get("package_version", "?")),
+            table_params=None if meta.get("table") is None else TableParams.from_dict(meta["table"]),
         )
     except (ParameterError, TypeError, ValueError) as exc:
         raise FeatureFileError(source, f"invalid model: {first_line(exc)}") from None
 
 
 def _parse_meta(raw: np.ndarray, source: str) -> dict:
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise FeatureFileError(source, "metadata is not a JSON string")
-    try:
-        meta = json.loads(str(raw))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise FeatureFileError(source, f"not a knn_genre model file (format is not {MODEL_FORMAT!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise FeatureFileError(source, f"invalid format_version {version!r}")
-    if version > MODEL_VERSION:
-        raise FeatureFileError(
-            source,
-            f"model format version {version}, written by knn_genre {meta.get('package_version', '?')}; "
-            f"this knn_genre {__version__} reads up to {MODEL_VERSION}: upgrade knn_genre",
-        )
+    meta = read_meta(raw, source, format_name=MODEL_FORMAT, max_version=MODEL_VERSION, what="model file")
+    if meta.get("table") is not None and not isinstance(meta["table"], dict):
+        raise FeatureFileError(source, "metadata 'table' must be an object or null")
     for key in ("mfcc", "settings"):
         if not isinstance(meta.get(key, {}), dict):
             raise FeatureFileError(source, f"metadata {key!r} must be an object")

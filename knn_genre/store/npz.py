@@ -14,6 +14,7 @@ user's umask, like a file any other program creates.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import zipfile
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import FeatureFileError
 
-__all__ = ["read_npz", "atomic_write", "first_line"]
+__all__ = ["read_npz", "read_meta", "atomic_write", "first_line"]
 
 # save() stores arrays uncompressed. A compressed member may expand at most
 # this much (floats hardly compress), beyond a small allowance: a zip bomb
@@ -183,3 +185,33 @@ def _describe_non_zip(head: bytes) -> str:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.splitlines()[0].split())
+
+
+def read_meta(raw: np.ndarray, source: str, *, format_name: str, max_version: int, what: str) -> dict:
+    """The JSON ``meta`` of a knn_genre ``.npz``, with its format and version checked.
+
+    Raises
+    ------
+    FeatureFileError
+        If ``meta`` is not a JSON object string, names another format, or
+        has a format version this knn_genre cannot read (the message says to
+        upgrade).
+    """
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise FeatureFileError(source, "metadata is not a JSON string")
+    try:
+        meta = json.loads(str(raw))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
+        raise FeatureFileError(source, f"metadata is not valid JSON: {first_line(exc)}") from None
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        raise FeatureFileError(source, f"not a knn_genre {what} (format is not {format_name!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise FeatureFileError(source, f"invalid format_version {version!r}")
+    if version > max_version:
+        raise FeatureFileError(
+            source,
+            f"written by a newer knn_genre ({meta.get('package_version', '?')}, format version {version}); "
+            f"this is {__version__}, which reads up to format version {max_version}: upgrade knn_genre",
+        )
+    return meta

@@ -11,6 +11,11 @@ GTZAN's ``features_3_sec.csv`` cuts every clip into ten segments named
 never be split between training and test folds, or the test tracks have
 already been heard, so :attr:`FeatureTable.groups` names the track of each
 row and the evaluation keeps groups together.
+
+:func:`write_feature_table` writes the table family of a feature set in the
+same layout (``filename``, ``length``, the columns, ``label``), so that a
+table computed from audio can be compared with, or appended to, the
+published one.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FeatureFileError
+from ..errors import FeatureFileError, ParameterError
+from .npz import atomic_write
 
-__all__ = ["FeatureTable", "read_feature_table", "track_of"]
+__all__ = ["FeatureTable", "read_feature_table", "write_feature_table", "table_filenames", "track_of"]
 
 # "blues.00000.3.wav" is segment 3 of track "blues.00000".
 _SEGMENT = re.compile(r"^(?P<track>.*\.\d+)\.\d+$")
@@ -64,6 +70,9 @@ class FeatureTable:
     path : str
     dropped : list of str
         Columns read but not used as features (the id and meta columns).
+    lengths : ndarray of shape (n_rows,), int64, or None
+        The ``length`` column (samples of each row's clip or segment), when
+        the table has one with positive whole numbers.
     """
 
     X: np.ndarray
@@ -73,6 +82,7 @@ class FeatureTable:
     columns: list
     path: str
     dropped: list
+    lengths: np.ndarray | None = None
 
     @property
     def n_tracks(self) -> int:
@@ -172,6 +182,9 @@ def read_feature_table(
     else:
         ids = np.array([f"row{i}" for i in range(len(frame))])
     groups = np.array([track_of(i) for i in ids])
+    lengths = None
+    if "length" in dropped and frame["length"].dtype.kind in "iu" and (frame["length"] > 0).all():
+        lengths = frame["length"].to_numpy(dtype=np.int64)
     return FeatureTable(
         X=X,
         y=labels.astype(str).to_numpy(),
@@ -180,4 +193,69 @@ def read_feature_table(
         columns=features,
         path=source,
         dropped=dropped,
+        lengths=lengths,
     )
+
+
+def table_filenames(paths, segments=None, segment_seconds=None) -> list[str]:
+    """The ``filename`` column for rows of tracks: GTZAN's names.
+
+    A whole track is its file name (``blues.00000.wav``); segment ``i`` of a
+    track (the one starting at ``i * segment_seconds``) is
+    ``blues.00000.<i>.wav``, as in GTZAN's 3-second table. When two tracks
+    of a collection share a file name (in different genre folders), every
+    row is named by its relative path instead, so that names stay unique.
+
+    Examples
+    --------
+    >>> from knn_genre.store.tables import table_filenames
+    >>> table_filenames(["blues/blues.00000.wav", "jazz/jazz.00001.wav"])
+    ['blues.00000.wav', 'jazz.00001.wav']
+    >>> table_filenames(["blues/b.00000.wav"] * 2, [[0.0, 3.0], [3.0, 6.0]], 3.0)
+    ['b.00000.0.wav', 'b.00000.1.wav']
+    """
+    paths = [str(p) for p in paths]
+    tracks = sorted(set(paths))
+    base = {p: p.replace(os.sep, "/").rsplit("/", 1)[-1] for p in tracks}
+    if len(set(base.values())) < len(tracks):
+        base = {p: p.replace(os.sep, "/") for p in tracks}
+    if segments is None:
+        return [base[p] for p in paths]
+    names = []
+    for path, (start, _end) in zip(paths, np.asarray(segments, dtype=np.float64)):
+        stem, ext = os.path.splitext(base[path])
+        names.append(f"{stem}.{int(round(start / segment_seconds))}{ext}")
+    return names
+
+
+def write_feature_table(fs, path) -> None:
+    """Write the table family of a feature set as CSV, in the published layout.
+
+    Columns: ``filename`` (see :func:`table_filenames`), ``length`` (samples
+    of the row's stretch at the table's rate), the table columns in
+    :meth:`~knn_genre.features.params.TableParams.columns` order, ``label``
+    (the genre). Values are written with 17 significant digits, so they
+    read back exactly. The file is written atomically.
+
+    Parameters
+    ----------
+    fs : knn_genre.store.featureset.FeatureSet
+        Holding the table family.
+    path : str or os.PathLike
+
+    Raises
+    ------
+    ParameterError
+        If ``fs`` holds no table.
+    """
+    import pandas as pd
+
+    if fs.table is None:
+        raise ParameterError("these features hold no table family to write as CSV; build them with the table family")
+    columns = fs.table_params.columns()
+    frame = pd.DataFrame(fs.table, columns=columns)
+    frame.insert(0, "length", fs.table_lengths)
+    frame.insert(0, "filename", table_filenames(fs.paths, fs.segments, fs.segment_seconds))
+    frame["label"] = fs.labels
+    text = frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

@@ -1,0 +1,123 @@
+"""What a file is, from its first bytes: so that a reason can say so.
+
+A file whose content is not the format its suffix names (a WAV file saved
+as ``.flac``, an M4A renamed ``.mp3``, an HTML error page) is refused by its
+reader with a reason naming what it really is, e.g. ``not a FLAC file:
+starts with 'RIFF', a WAV file``.
+"""
+
+from __future__ import annotations
+
+from .files import show
+
+__all__ = ["HEAD_BYTES", "identify", "describe", "is_mpeg_sync", "is_adts_sync"]
+
+#: Bytes of a file's start that :func:`identify` looks at.
+HEAD_BYTES = 64
+
+# (prefix, kind, description); the first match wins.
+_MAGIC = (
+    (b"RIFF", "wav", "a WAV file"),
+    (b"RIFX", "wav", "a WAV file (big-endian RIFX)"),
+    (b"RF64", "wav", "a WAV file (RF64)"),
+    (b".snd", "au", "a Sun/NeXT .au file"),
+    (b"dns.", "au", "a Sun/NeXT .au file (little-endian)"),
+    (b"fLaC", "flac", "a FLAC file"),
+    (b"OggS", "ogg", "an Ogg file"),
+    (b"ID3", "mp3", "an MP3 file (ID3 tag)"),
+    (b"caff", "caf", "a Core Audio (CAF) file"),
+    (b"riff\x2e\x91\xcf\x11", "w64", "a Wave64 file"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf", "a WMA/ASF file"),
+    (b"MAC ", "ape", "a Monkey's Audio (APE) file"),
+    (b"wvpk", "wavpack", "a WavPack file"),
+    (b"MPCK", "musepack", "a Musepack file"),
+    (b"MP+", "musepack", "a Musepack file"),
+    (b"\x1a\x45\xdf\xa3", "matroska", "a Matroska/WebM file"),
+    (b"#!AMR", "amr", "an AMR file"),
+    (b"\x0b\x77", "ac3", "an AC-3 file"),
+    (b".RMF", "real", "a RealMedia file"),
+    (b"MThd", "midi", "a MIDI file (notes, not audio)"),
+    (b"PK\x03\x04", "zip", "a zip archive"),
+    (b"\x1f\x8b", "gzip", "a gzip archive"),
+    (b"%PDF", "pdf", "a PDF document"),
+    (b"\x89PNG", "image", "a PNG image"),
+    (b"\xff\xd8\xff", "image", "a JPEG image"),
+    (b"<", "text", "a text/HTML file"),
+)
+
+
+def is_mpeg_sync(head: bytes) -> bool:
+    """Whether ``head`` starts with an MPEG audio frame sync (11 bits set, a valid layer)."""
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0
+
+
+def is_adts_sync(head: bytes) -> bool:
+    """Whether ``head`` starts with an ADTS (raw AAC) frame sync: MPEG sync with layer 0."""
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
+
+
+def identify(head: bytes) -> tuple[str | None, str]:
+    """``(kind, description)`` of a file from its first bytes.
+
+    ``kind`` is a short name (``"wav"``, ``"au"``, ``"aiff"``, ``"flac"``,
+    ``"ogg"``, ``"mp3"``, ``"mp4"``, ...) or None when nothing is
+    recognised; ``description`` says what the bytes are, for a reason.
+
+    Examples
+    --------
+    >>> from knn_genre.audio.sniff import identify
+    >>> identify(b"fLaC\\x00\\x00\\x00\\x22")
+    ('flac', 'a FLAC file')
+    >>> identify(b"\\x00\\x00\\x00\\x20ftypM4A ")
+    ('mp4', 'an MP4/M4A file (AAC or ALAC)')
+    >>> identify(b"")
+    ('empty', 'an empty file (0 bytes)')
+    """
+    if not head:
+        return "empty", "an empty file (0 bytes)"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff", "an AIFF file" if head[8:12] == b"AIFF" else "an AIFF-C file"
+    if head[4:8] == b"ftyp":
+        return "mp4", "an MP4/M4A file (AAC or ALAC)"
+    if head[:4] == b"OggS" and b"OpusHead" in head:
+        return "ogg", "an Ogg Opus file"
+    if head[:4] == b"OggS" and b"\x01vorbis" in head:
+        return "ogg", "an Ogg Vorbis file"
+    for prefix, kind, description in _MAGIC:
+        if head.startswith(prefix):
+            return kind, description
+    if is_adts_sync(head):
+        return "aac", "a raw AAC (ADTS) file"
+    if is_mpeg_sync(head):
+        return "mp3", "an MP3 file"
+    if _is_text(head):
+        return "text", "a text file"
+    return None, "an unknown format"
+
+
+def describe(head: bytes) -> str:
+    """A reason's account of what a file starts with.
+
+    >>> describe(b"RIFF\\x24\\x00\\x00\\x00WAVEfmt ")
+    "starts with 'RIFF', a WAV file"
+    >>> describe(b"\\x00\\x01\\x02\\x03")
+    "starts with '\\\\x00\\\\x01\\\\x02\\\\x03', not a known audio format"
+    """
+    kind, description = identify(head)
+    if kind == "empty":
+        return "empty file (0 bytes)"
+    if kind is None:
+        return f"starts with {show(head[:4])}, not a known audio format"
+    return f"starts with {show(head[:4])}, {description}"
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A multi-byte character cut at the end of the head is still text.
+        try:
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return bool(text) and all(c.isprintable() or c in "\t\r\n" for c in text)

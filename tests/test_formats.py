@@ -1,0 +1,303 @@
+"""Every container besides WAV: exact lossless samples, lossy windows, bad files, bounded memory.
+
+The files are written by real encoders (libsndfile's FLAC, Vorbis, Opus and
+LAME through soundfile), or byte by byte where a layout matters (Marsyas
+.au, AIFF-C 'sowt'); the references are computed with numpy from the
+samples that were written.
+"""
+
+import json
+import struct
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from encoded import LOSSLESS, LOSSY, quantise, write_lossless, write_lossy, write_marsyas_au, write_sowt_aifc
+from wavs import analyse_track, read_signal, tone, write_wav
+
+from knn_genre.audio import open_audio, read_audio
+from knn_genre.audio.synth import synthesize
+from knn_genre.errors import AudioError
+from knn_genre.features.analysis import analyse_file
+from knn_genre.features.families import GaussianFamily
+from knn_genre.features.params import MFCCParams
+
+# An even number of frames (see encoded.write_lossless).
+N = 11024
+
+
+def signal(channels=1, seconds=None, seed=0):
+    x = tone(seconds or N / 22050, seed=seed)[: None if seconds else N]
+    return np.stack([x, -0.5 * x], axis=1) if channels == 2 else x
+
+
+def formats_for(bits):
+    # FLAC holds 8 to 24-bit integers only.
+    return [f for f in LOSSLESS if f != "flac" or bits in (8, 16, 24)]
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("bits", [8, 16, 24, 32, "float"])
+def test_lossless_containers_give_bit_identical_samples(tmp_path, bits, channels):
+    x = signal(channels)
+    expected = quantise(x, bits).reshape(N, -1).mean(axis=1)
+    for fmt in formats_for(bits):
+        path = write_lossless(tmp_path / f"clip{LOSSLESS[fmt][0]}", x, fmt, bits)
+        got, rate = read_audio(path)
+        assert rate == 22050
+        np.testing.assert_array_equal(got, expected, err_msg=f"{fmt} {bits}-bit")
+
+
+def test_lossless_containers_give_identical_gaussians(tmp_path):
+    x = signal(2, seconds=1.0)
+    reference = analyse_track(write_wav(tmp_path / "ref.wav", x))
+    family = GaussianFamily(MFCCParams())
+    segments = analyse_file(tmp_path / "ref.wav", family, window_seconds=0.4).arrays
+    for fmt in ("au", "au-le", "aiff", "flac"):
+        path = write_lossless(tmp_path / f"clip{LOSSLESS[fmt][0]}", x, fmt, 16)
+        mean, cov = analyse_track(path)
+        np.testing.assert_array_equal(mean, reference[0], err_msg=fmt)
+        np.testing.assert_array_equal(cov, reference[1], err_msg=fmt)
+        got = analyse_file(path, family, window_seconds=0.4).arrays
+        for key in segments:
+            np.testing.assert_array_equal(got[key], segments[key], err_msg=f"{fmt} segments")
+
+
+@pytest.mark.parametrize("little_endian, unknown_size", [(False, False), (True, False), (False, True)])
+def test_marsyas_au_reads_as_its_wav_conversion(tmp_path, little_endian, unknown_size):
+    x = tone(1.0)
+    au = write_marsyas_au(tmp_path / "blues.00000.au", x, little_endian=little_endian, unknown_size=unknown_size)
+    wav = write_wav(tmp_path / "blues.00000.wav", x)
+    np.testing.assert_array_equal(read_signal(au), read_signal(wav))
+    for a, b in zip(analyse_track(au), analyse_track(wav)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_little_endian_aifc_and_resampled_rates(tmp_path):
+    x = signal()
+    np.testing.assert_array_equal(read_signal(write_sowt_aifc(tmp_path / "s.aifc", x)), quantise(x, 16))
+    # Another rate goes through the same resampling as WAV.
+    y = tone(0.5, rate=44100)
+    wav = write_wav(tmp_path / "r.wav", y, rate=44100)
+    flac = write_lossless(tmp_path / "r.flac", y, "flac", 16, rate=44100)
+    np.testing.assert_array_equal(read_signal(flac, 22050), read_signal(wav, 22050))
+
+
+@pytest.mark.parametrize("container, suffix", [("AU", ".au"), ("AIFF", ".aiff")])
+@pytest.mark.parametrize("subtype", ["ULAW", "ALAW"])
+def test_companded_samples_are_decoded(tmp_path, container, suffix, subtype):
+    import soundfile as sf
+
+    x = signal()
+    path = tmp_path / f"c{suffix}"
+    sf.write(path, x, 22050, format=container, subtype=subtype)
+    got = read_signal(path)
+    assert got.shape == x.shape
+    # G.711 keeps about 8 bits: each sample within a few steps of its source.
+    assert np.max(np.abs(got - x)) < 0.02 and np.corrcoef(got, x)[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("fmt", list(LOSSY))
+def test_lossy_formats_decode_close_to_the_source(tmp_path, fmt):
+    rate = 48000 if fmt == "opus" else 22050  # Opus decodes at 48 kHz
+    x = tone(2.0, rate=rate)
+    path = write_lossy(tmp_path / f"clip{LOSSY[fmt][0]}", x, fmt, rate)
+    with open_audio(path) as source:
+        assert (source.sample_rate, source.frames) == (rate, len(x))  # encoder delay and padding removed
+        got = source.read()
+    assert got.shape == x.shape and np.corrcoef(got, x)[0, 1] > 0.99
+    mean, cov = analyse_track(path)
+    ref_mean, ref_cov = analyse_track(write_wav(tmp_path / "ref.wav", x, rate=rate))
+    assert np.abs(mean - ref_mean).max() < 0.1 * np.abs(ref_mean).max()
+    assert np.abs(cov - ref_cov).max() < 0.1 * np.abs(ref_cov).max()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "ogg", "opus", "flac"])
+def test_windows_are_the_same_whatever_order_they_are_read_in(tmp_path, fmt):
+    rate = 48000 if fmt == "opus" else 22050
+    x = tone(4.0, rate=rate, seed=3)
+    if fmt == "flac":
+        path = write_lossless(tmp_path / "w.flac", x, "flac", 16)
+    else:
+        path = write_lossy(tmp_path / f"w{LOSSY[fmt][0]}", x, fmt, rate)
+    with open_audio(path) as source:
+        whole = source.read()
+        n = source.frames
+    assert n == len(x) and np.corrcoef(whole, x)[0, 1] > 0.99
+    spans = [(a, min(n, a + 30000)) for a in range(0, n, 9000)]
+    order = np.random.default_rng(0).permutation(len(spans))
+    with open_audio(path) as source:
+        for i in [*range(len(spans)), *order]:  # forwards (overlapping), then shuffled
+            a, b = spans[i]
+            np.testing.assert_array_equal(source.read(a, b), whole[a:b], err_msg=f"{fmt} [{a}, {b})")
+    for a, b in spans[::3]:  # each window from a freshly opened file
+        with open_audio(path) as source:
+            np.testing.assert_array_equal(source.read(a, b), whole[a:b])
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_predict_memory_stays_flat_for_long_compressed_files(tmp_path, fmt):
+    from knn_genre.classifiers.model import train_on_featureset
+    from knn_genre.pipeline.apply import predict_file
+    from knn_genre.pipeline.build import build_featureset
+    from knn_genre.pipeline.discover import discover
+
+    from knn_genre.audio.synth import write_collection
+
+    music = tmp_path / "music"
+    write_collection(music, genres=("bass", "organ"), n_per_genre=3, seconds=1.0)
+    features = build_featureset(music, discover(music), n_jobs=1)[0]
+    model = train_on_featureset(features, "knn", k=1)
+    rate = 44100
+    clip = np.stack([synthesize("bass", 0, seconds=1.0, sample_rate=rate)] * 2, axis=1)
+    peaks = []
+    for repeats in (4, 32):
+        long = np.tile(clip, (repeats, 1))
+        path = write_lossless(tmp_path / f"long{repeats}.flac", long, "flac", 16, rate) if fmt == "flac" else write_lossy(tmp_path / f"long{repeats}.mp3", long, "mp3", rate)
+        del long
+        tracemalloc.start()
+        prediction = predict_file(model, path, window_seconds=1.0, hop_seconds=1.0)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert prediction.genre == "bass"
+    # 8x longer input, about the same peak: one window (and one block) in memory.
+    assert peaks[1] < 1.5 * peaks[0]
+
+
+# -- bad files ---------------------------------------------------------------
+
+
+def _good(tmp_path, fmt):
+    x = tone(3.0)
+    if fmt in LOSSY:
+        return write_lossy(tmp_path / f"good{LOSSY[fmt][0]}", tone(3.0, rate=48000) if fmt == "opus" else x, fmt, 48000 if fmt == "opus" else 22050)
+    return write_lossless(tmp_path / f"good{LOSSLESS[fmt][0]}", x, fmt, 16)
+
+
+def _cut(raw, fraction=0.5):
+    return raw[: int(len(raw) * fraction)]
+
+
+def _overwrite(raw, fill):
+    at = len(raw) // 3
+    return raw[:at] + fill * (2000 // len(fill)) + raw[at + 2000 :]
+
+
+def _good_mp3_bytes():
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(0.5), 22050, format="MP3")
+    return buffer.getvalue()
+
+
+NOISE = bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))
+
+BAD = [
+    # (format of the good file, damage, name, expected reason)
+    ("flac", _cut, "cut.flac", r"damaged or truncated FLAC data between [\d.]+ and [\d.]+ s: flac decoder lost sync"),
+    ("flac", lambda r: _overwrite(r, NOISE), "noise.flac", r"damaged or truncated FLAC data between"),
+    ("flac", lambda r: _overwrite(r, b"\0"), "zeros.flac", r"damaged or truncated FLAC data between"),
+    ("flac", lambda r: r[:200], "header.flac", r"damaged or truncated FLAC data|no audio frames"),
+    ("flac", lambda r: r[:30], "meta.flac", r"truncated: metadata block 0 declares 34 bytes but only 22 follow"),
+    ("mp3", _cut, "cut.mp3", r"truncated: the MP3 header declares \d+ frames \(3\.\d s\) but the file holds \d+ \(1\.\d s\)"),
+    ("mp3", lambda r: _overwrite(r, NOISE), "noise.mp3", r"damaged MP3 data at byte \d+ \([\d.]+ s\): no frame header"),
+    ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x14" + b"\0" * 20, "tag-only.mp3", r"no MPEG audio frames after its 30-byte ID3 tag"),
+    ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x14" + b"\0" * 20 + b"\0" * 4000, "silent-tag.mp3", r"no MPEG audio frames after its 30-byte ID3 tag"),
+    ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x10\x00\x00" + b"\0" * 20, "short-tag.mp3", r"truncated: the ID3 tag declares 262154 bytes but the file holds 30"),
+    ("ogg", _cut, "cut.ogg", r"truncated: Ogg page \d+ at byte \d+ needs \d+ bytes but only \d+ remain"),
+    ("ogg", lambda r: _overwrite(r, NOISE), "noise.ogg", r"damaged Ogg page \d+ at byte \d+: its checksum does not match"),
+    ("ogg", lambda r: r[: r.rindex(b"OggS")], "no-last-page.ogg", r"truncated: the Ogg stream has no last page"),
+    ("opus", _cut, "cut.opus", r"truncated: Ogg page"),
+    ("au", _cut, "cut.au", r"truncated: the header declares 66150 frames \(132300 bytes\) but the file holds 330\d\d "),
+    ("au", lambda r: r[:20], "stub.au", r"truncated: 20 bytes, too short for an .au header"),
+    ("aiff", _cut, "cut.aiff", r"truncated: the header declares 66150 frames \(132300 bytes\) but the file holds 330\d\d "),
+    ("aiff", lambda r: r[:12], "form-only.aiff", r"no COMM chunk"),
+    ("wav", lambda r: r, "wav-named.flac", r"not a FLAC file: starts with 'RIFF', a WAV file"),
+    ("flac", lambda r: r, "flac-named.mp3", r"not an MP3 file: starts with 'fLaC', a FLAC file"),
+    ("mp3", lambda r: r, "mp3-named.flac", r"not a FLAC file: starts with '\\xff\\x\w\w.*', an MP3 file"),
+    ("flac", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x00" + _good_mp3_bytes(), "id3-mp3-named.flac", r"not a FLAC file: after its ID3 tag, the file starts with .*, an MP3 file"),
+    ("mp3", lambda r: r, "mp3-named.ogg", r"not an Ogg file: starts with '\\xff\\x\w\w.*', an MP3 file"),
+    ("ogg", lambda r: r, "ogg-named.au", r"not an .au file: starts with 'OggS', an Ogg Vorbis file"),
+    ("au", lambda r: r, "au-named.aiff", r"not an AIFF file: starts with '.snd', a Sun/NeXT .au file"),
+    ("wav", lambda r: b"hello, this is not music\n" * 20, "notes.flac", r"not a FLAC file: starts with 'hell', a text file"),
+    ("wav", lambda r: b"<html><body>404</body></html>", "page.mp3", r"not an MP3 file: starts with '<htm', a text/HTML file"),
+    ("wav", lambda r: b"", "empty.flac", r"^.*: empty file \(0 bytes\)$"),
+    ("wav", lambda r: b"", "empty.mp3", r"^.*: empty file \(0 bytes\)$"),
+    ("wav", lambda r: b"", "empty.ogg", r"^.*: empty file \(0 bytes\)$"),
+    ("wav", lambda r: b"", "empty.au", r"^.*: empty file \(0 bytes\)$"),
+    ("wav", lambda r: b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + b"\0" * 100, "song.m4a", r"MP4/M4A audio \(AAC or Apple Lossless\) cannot be decoded here"),
+    ("wav", lambda r: b"\x30\x26\xb2\x75\x8e\x66\xcf\x11" + b"\0" * 100, "song.wma", r"Windows Media Audio cannot be decoded here"),
+    ("mp3", lambda r: r, "really-mp3.m4a", r"named \.m4a but its content is an MP3 file: rename it to \.mp3"),
+    ("wav", lambda r: b"\x00\x00\x00\x20ftypM4A " + b"\0" * 100, "m4a-named.mp3", r"not an MP3 file: starts with .*, an MP4/M4A file \(AAC or ALAC\)"),
+    ("wav", lambda r: b"\xff\xf1\x50\x80" + b"\0" * 100, "adts-named.mp3", r"not an MP3 file: .*a raw AAC \(ADTS\) file"),
+]
+
+
+@pytest.mark.parametrize("fmt, damage, name, reason", BAD, ids=[b[2] for b in BAD])
+def test_bad_files_give_a_one_line_reason_and_print_nothing(tmp_path, capfd, fmt, damage, name, reason):
+    raw = _good(tmp_path, fmt).read_bytes()
+    path = tmp_path / name
+    path.write_bytes(damage(raw))
+    with pytest.raises(AudioError, match=reason) as info:
+        read_audio(path)
+    message = str(info.value)
+    assert info.value.path == str(path) and message.startswith(f"{path}: ") and "\n" not in message
+    assert "libsndfile" not in message.lower() and "Traceback" not in message
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # the decoders' own notes (mpg123's) never reach the terminal
+
+
+def _patched(raw: bytes, offset: int, value: bytes) -> bytes:
+    return raw[:offset] + value + raw[offset + len(value) :]
+
+
+def test_implausible_rates_and_headers_are_refused_before_decoding(tmp_path):
+    au = write_marsyas_au(tmp_path / "a.au", tone(0.5)).read_bytes()
+    flac = write_lossless(tmp_path / "a.flac", tone(0.5), "flac", 16).read_bytes()
+    aiff = write_lossless(tmp_path / "a.aiff", tone(0.5), "aiff", 16).read_bytes()
+    assert flac[5:8] == b"\x00\x00\x22" and aiff[12:16] == b"COMM"
+    cases = {
+        "rate.au": (_patched(au, 16, struct.pack(">I", 999)), "implausible sample rate 999 Hz"),
+        "zero.au": (_patched(au, 16, struct.pack(">I", 0)), "sample rate 0 Hz"),
+        "channels.au": (_patched(au, 20, struct.pack(">I", 0)), "0 channels"),
+        "encoding.au": (_patched(au, 12, struct.pack(">I", 24)), r"unsupported .au encoding 24 \(G.722 ADPCM\)"),
+        "offset.au": (_patched(au, 4, struct.pack(">I", 10**9)), "the audio data starts at byte 1000000000"),
+        # STREAMINFO: 20 bits of rate at byte 18 of the file.
+        "rate.flac": (_patched(flac, 18, bytes([0x00, 0x3E, 0x70 | flac[20] & 0x0F])), "implausible sample rate 999 Hz"),
+        "rate.aiff": (_patched(aiff, 28, bytes.fromhex("40088000000000000000")), "implausible sample rate 512 Hz"),
+        "compression.aiff": (
+            _patched(aiff, 8, b"AIFC"),
+            r"damaged header: AIFF-C COMM chunk without a compression type",
+        ),
+    }
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(AudioError, match=reason):
+            open_audio(tmp_path / name)
+
+
+def test_reading_wav_never_imports_the_decoder_library(tmp_path):
+    path = write_wav(tmp_path / "a.wav", tone(0.5))
+    code = (
+        "import sys; from knn_genre.audio import read_audio; "
+        f"read_audio({str(path)!r}); print('soundfile' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_discovery_counts_unreadable_formats_as_audio(tmp_path):
+    from knn_genre.pipeline.discover import discover
+
+    for name in ("a.flac", "b.MP3", "c.m4a", "d.wma", "e.au", "f.opus", "g.aiff"):
+        (tmp_path / "rock" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "rock" / name).write_bytes(b"")
+    (tmp_path / "rock" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    found = discover(tmp_path)
+    assert [t.path for t in found.tracks] == [f"rock/{n}" for n in ("a.flac", "b.MP3", "c.m4a", "d.wma", "e.au", "f.opus", "g.aiff")]
+    assert found.ignored == ("rock/cover.jpg",)

@@ -1,0 +1,72 @@
+"""The fused SVM: its kernel is the product of the Gaussian kernel and the table RBF."""
+
+import numpy as np
+import pytest
+
+from knn_genre.classifiers.divergence import pairwise_symmetric_kl
+from knn_genre.classifiers.fusion import FusionSVMClassifier, split_columns
+from knn_genre.classifiers.svm import GaussianVectorizer
+from knn_genre.errors import ParameterError
+from knn_genre.features.gaussian import pack
+
+
+def data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(["jazz", "metal", "rock"], n // 3)
+    shift = np.searchsorted(np.unique(y), y)[:, None]
+    means = rng.normal(0, 1, (n, 3)) + shift
+    a = rng.normal(0, 0.3, (n, 3, 3))
+    covs = np.eye(3) + a @ a.swapaxes(1, 2)
+    table = rng.normal(0, 1, (n, 4)) + 0.5 * shift
+    return np.hstack([pack(means, covs), table]), y, means, covs, table
+
+
+def median_pairs(d):
+    return np.median(d[np.triu_indices(len(d), 1)])
+
+
+@pytest.mark.parametrize("kernel", ["kl", "log-euclidean"])
+def test_the_training_kernel_is_the_product_of_the_two(kernel):
+    X, y, means, covs, table = data()
+    clf = FusionSVMClassifier(gaussian_columns=9, gaussian_kernel=kernel, gamma_gaussian=0.5, gamma_table=2.0).fit(X, y)
+    if kernel == "kl":
+        dg = pairwise_symmetric_kl(means, covs, means, covs)
+    else:
+        v = GaussianVectorizer().fit_transform(X[:, :9])
+        v = (v - v.mean(0)) / v.std(0)
+        dg = ((v[:, None] - v[None]) ** 2).sum(-1)
+    t = (table - table.mean(0)) / table.std(0)
+    dt = ((t[:, None] - t[None]) ** 2).sum(-1)
+    expected = np.exp(-0.5 * dg / median_pairs(dg)) * np.exp(-2.0 * dt / median_pairs(dt))
+    assert clf.scale_gaussian_ == pytest.approx(median_pairs(dg), rel=1e-9)
+    assert clf.scale_table_ == pytest.approx(median_pairs(dt), rel=1e-9)
+    if kernel == "log-euclidean":  # positive semi-definite: nothing is clipped
+        assert clf.projection_ is None and clf.negative_mass_ == 0.0
+        np.testing.assert_allclose(np.concatenate(list(clf._kernel_rows(X))), expected, rtol=1e-8, atol=1e-12)
+    assert (clf.predict(X) == y).mean() > 0.9
+    assert clf.decision_function(X).shape == (len(y), 3)
+
+
+def test_the_kl_kernel_rows_before_the_clip_are_the_product():
+    X, y, means, covs, table = data(seed=2)
+    clf = FusionSVMClassifier(gaussian_columns=9, gaussian_kernel="kl").fit(X, y)
+    G, T = split_columns(X, 9)
+    dg = clf._gaussian_distances(clf._gaussian_side(G), clf.reference_gaussian_)
+    t = clf.table_scaler_.transform(T)
+    dt = ((t[:, None] - clf.reference_table_[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(dg, pairwise_symmetric_kl(means, covs, means, covs), rtol=1e-7, atol=1e-8)
+    kernel = clf._kernel(dg, dt)
+    projected = kernel if clf.projection_ is None else kernel @ clf.projection_
+    np.testing.assert_allclose(np.concatenate(list(clf._kernel_rows(X))), projected, rtol=1e-10, atol=1e-12)
+
+
+def test_bad_layouts_and_parameters_are_refused():
+    X, y, *_ = data()
+    with pytest.raises(ParameterError, match="packed"):
+        FusionSVMClassifier(gaussian_columns=8).fit(X, y)
+    with pytest.raises(ParameterError, match="no table columns"):
+        FusionSVMClassifier(gaussian_columns=9).fit(X[:, :9], y)
+    with pytest.raises(ParameterError):
+        FusionSVMClassifier(gaussian_columns=9, gaussian_kernel="rbf").fit(X, y)
+    with pytest.raises(ParameterError, match="at least 2 genres"):
+        FusionSVMClassifier(gaussian_columns=9).fit(X, ["jazz"] * len(X))
