@@ -259,12 +259,22 @@ def _table_front():
     return [("scale", FeatureScaler(method="standard"))]
 
 
+def _combined_front():
+    from sklearn.preprocessing import StandardScaler
+
+    from .fusion import CombinedVectorizer
+
+    return [("vectorize", CombinedVectorizer()), ("scale", StandardScaler())]
+
+
 #: For each family a vector model accepts: the steps that turn its rows into
-#: standardised vectors, and how descriptions name those vectors. A new
-#: family of vectors is one line here, for every vector model at once.
+#: standardised vectors, how descriptions name those vectors, and the
+#: ``set_params`` key of the Gaussian block's width (``gaussian+table``). A
+#: new family of vectors is one line here, for every vector model at once.
 _VECTOR_FRONTS = {
-    "gaussian": (_gaussian_front, "vectorised Gaussians (log-Euclidean coordinates, standardised)"),
-    "table": (_table_front, "standardised features"),
+    "gaussian": (_gaussian_front, "vectorised Gaussians (log-Euclidean coordinates, standardised)", None),
+    "table": (_table_front, "standardised features", None),
+    "gaussian+table": (_combined_front, "vectorised Gaussians and table columns, standardised", "vectorize__gaussian_columns"),
 }
 
 
@@ -275,16 +285,16 @@ def _vector_variants(step: str, make_estimator: Callable, grid: dict | None, des
     ``description`` names the family's vectors.
     """
 
-    def variant(front, words):
+    def variant(front, words, layout):
         def make(seed):
             from sklearn.pipeline import Pipeline
 
             return Pipeline(front() + [(step, make_estimator(seed))])
 
         step_grid = None if grid is None else {f"{step}__{key}": list(values) for key, values in grid.items()}
-        return Variant(make, step_grid, None, description.format(features=words))
+        return Variant(make, step_grid, None, description.format(features=words), layout_param=layout)
 
-    return {family: variant(front, words) for family, (front, words) in _VECTOR_FRONTS.items()}
+    return {family: variant(*front) for family, front in _VECTOR_FRONTS.items()}
 
 
 def _logreg(seed):
