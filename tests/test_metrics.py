@@ -147,3 +147,32 @@ def test_report_prints_chance_beside_the_baselines(features):
     row = next(line for line in text.splitlines() if line.startswith("dummy-stratified"))
     assert f"{results[1].extra['chance_level']:.3f}" in row
     assert "mean ± std over 3 splits" in text
+
+
+def test_min_tracks_keeps_the_well_populated_genres(tmp_path, capsys):
+    X, y = make_tracks(np.random.default_rng(3), 10, d=4, spread=1.0)
+    keep = np.r_[0:20, 20:23]  # the third genre keeps 3 tracks
+    means, covs = unpack(X[keep])
+    paths = [f"{g}/{g}.{i:05d}.wav" for i, g in enumerate(y[keep])]
+    path = tmp_path / "f.npz"
+    store.save(store.FeatureSet(means=means, covs=covs, labels=y[keep], paths=paths, params=MFCCParams(numcep=4)), path)
+    status, text, _, data = run(capsys, tmp_path, "--features", str(path), "--min-tracks", "5", "--models", "knn,dummy", "--k", "3")
+    assert status == 0
+    assert data["models"]["knn"]["genres"] == sorted(set(y[:20].tolist()))
+    assert f"genres with at least 5 tracks: {', '.join(sorted(set(y[:20].tolist())))} (left out: {y[20]} (3))" in text
+    assert main(["--features", str(path), "--min-tracks", "11"]) == 2
+    assert "--min-tracks 11 leaves 0 genre(s)" in capsys.readouterr().err
+
+
+def test_training_names_the_genre_with_too_few_tracks(tmp_path, capsys):
+    from knn_genre.train import main as train_main
+
+    X, y = make_tracks(np.random.default_rng(3), 10, d=4, spread=1.0)
+    keep = np.r_[0:10, 10]  # the second genre has a single track
+    means, covs = unpack(X[keep])
+    path = tmp_path / "f.npz"
+    paths = [f"{g}/{g}.{i:05d}.wav" for i, g in enumerate(y[keep])]
+    store.save(store.FeatureSet(means=means, covs=covs, labels=y[keep], paths=paths, params=MFCCParams(numcep=4)), path)
+    assert train_main(["--features", str(path), "--model", "klsvm", "-o", str(tmp_path / "m.npz"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"genre '{y[10]}' (1 track) has too few training tracks for the inner folds of klsvm's search" in err
