@@ -18,7 +18,11 @@ so the accuracy ``evaluate`` reports is the accuracy of what ``predict``
 applies.
 
 Adding a model is one :class:`ModelSpec` in :data:`REGISTRY` (and its
-estimator, if it is new).
+estimator, if it is new). A vector model (``logreg``, ``rf``, ``hgb``,
+``mlp``, ``gnb``) is one estimator behind each vector family's front steps
+(:data:`_VECTOR_FRONTS`: the vectorised Gaussians, the table, both), so it
+accepts every vector family at once. ``vote`` averages the probabilities
+of registry models that it chooses on inner folds (:class:`VoteClassifier`).
 
 Feature families (:data:`FAMILY_NAMES`) and what ``X`` holds for each:
 
@@ -501,7 +505,8 @@ def make_model(name: str, *, family: str = "gaussian", k: int | None = None, par
         Fixed ``set_params`` values; the search, if any, explores the rest.
     search : bool, default=True
         Run the entry's inner grid search in ``fit``. False fits ``params``
-        as they are (a saved model is rebuilt so).
+        as they are (a saved model is rebuilt so; a vote whose ``params``
+        name no members still chooses them).
     seed : int, default=0
         Seed of the inner folds, of the calibration folds and of the
         randomised baseline.
@@ -588,7 +593,10 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
     best_params_ : dict
         The parameters fitted: ``params`` and what the search chose.
     searched_params_ : dict or None
-        What the search chose (None without a search).
+        What the search chose (None without a search); for the vote, also
+        its members and their settings.
+    search_score_ : float or None
+        The search's best mean inner-fold accuracy (None without a search).
     estimator_ : estimator
         The fitted final estimator (a ``CalibratedClassifierCV``, or a
         ``SoftmaxClassifier``, for the calibrated models).
