@@ -203,13 +203,13 @@ def test_reference_terms_are_computed_once(tracks, monkeypatch):
     X, y = tracks
     clf = KLKNNClassifier().fit(X, y)
     sizes = []
-    real = knn.gaussian_terms
+    real = knn.packed_gaussian_terms
 
-    def counting(means, covs, **kwargs):
-        sizes.append(len(means))
-        return real(means, covs, **kwargs)
+    def counting(X, **kwargs):
+        sizes.append(len(X))
+        return real(X, **kwargs)
 
-    monkeypatch.setattr(knn, "gaussian_terms", counting)
+    monkeypatch.setattr(knn, "packed_gaussian_terms", counting)
     clf.predict(X[:4])
     clf.predict_proba(X[:3])
     assert sizes == [4, 3]

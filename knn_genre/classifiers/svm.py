@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
-from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
+from .divergence import DEFAULT_BLOCK_SIZE, packed_gaussian_terms, symmetric_kl_from_terms
 
 __all__ = [
     "GaussianVectorizer",
@@ -360,8 +360,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         check_integer("block_size", self.block_size)
 
     def _terms(self, X):
-        means, covs = unpack(X)
-        return gaussian_terms(means - self.origin_, covs, ridge=self.ridge)
+        return packed_gaussian_terms(X, origin=self.origin_, ridge=self.ridge)
 
     def _scale(self, divergences: np.ndarray) -> float:
         if not isinstance(self.scale, str):
@@ -405,8 +404,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
                 f"an SVM needs at least 2 genres to separate; got 1 class ({self.classes_[0]!r})"
             )
         self.dim_ = packed_dim(X.shape[1])
-        means, _ = unpack(X)
-        self.origin_ = means.mean(axis=0)
+        self.origin_ = X[:, : self.dim_].mean(axis=0)
         self.reference_terms_ = self._terms(X)
         div = symmetric_kl_from_terms(self.reference_terms_, self.reference_terms_)
         # Exactly symmetric with a zero diagonal, as the divergence is;
