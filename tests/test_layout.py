@@ -20,7 +20,7 @@ ALLOWED = {
     "store": {"features.gaussian", "features.params", "__init__"},  # __init__: the version
     "classifiers": {"features.gaussian", "features.params", "store"},
     "evaluation": {"classifiers", "store"},
-    "pipeline": {"audio", "features", "store", "classifiers"},
+    "pipeline": {"audio", "features", "store", "classifiers", "__init__"},  # __init__: the version workers must match
     "cli": {"__init__"},
 }
 #: The pure-numpy modules of the features stage, which the store and classifiers rely on.
