@@ -186,7 +186,7 @@ def _build(args, output: str) -> int:
     cluster = None
     if args.scheduler:
         try:
-            cluster = open_cluster(args.scheduler, folder=args.data_dir)
+            cluster = open_cluster(args.scheduler, folders=[args.data_dir])
             note(f"analysing on {cluster.describe()}")
         except BuildError as exc:
             error(args.prog, with_hint(exc))

@@ -135,7 +135,7 @@ def test_no_scheduler_is_a_clear_error():
 def test_workers_must_see_the_data_folder(dask_cluster, tmp_path):
     address, _ = dask_cluster
     with pytest.raises(ClusterError, match="do not see the folder"):
-        open_cluster(address, folder=tmp_path / "nowhere")
+        open_cluster(address, folders=[tmp_path / "nowhere"])
 
 
 def test_commands_do_not_import_dask():

@@ -347,18 +347,18 @@ def _import_distributed():
     return distributed
 
 
-def open_cluster(address: str, *, folder: str | os.PathLike | None = None, timeout: float = WORKER_TIMEOUT) -> Cluster:
-    """An open :class:`Cluster` whose workers all see ``folder``; close it with ``close()``.
+def open_cluster(address: str, *, folders: Sequence[str | os.PathLike] = (), timeout: float = WORKER_TIMEOUT) -> Cluster:
+    """An open :class:`Cluster` whose workers all see ``folders``; close it with ``close()``.
 
     Raises
     ------
     ClusterError
-        As :class:`Cluster` does, or when a worker does not see ``folder``
-        (resolved to an absolute path) as a folder.
+        As :class:`Cluster` does, or when a worker does not see one of
+        ``folders`` (resolved to absolute paths) as a folder.
     """
     cluster = Cluster(address, timeout=timeout).open()
     try:
-        if folder is not None:
+        for folder in folders:
             path = str(Path(folder).resolve())
             blind = cluster.missing_folder(path)
             if blind:
