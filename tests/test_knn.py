@@ -293,7 +293,7 @@ def test_input_validation(tracks):
 
 def test_clone_and_params():
     clf = KLKNNClassifier(7, weights="distance", block_size=64)
-    want = {"n_neighbors": 7, "weights": "distance", "ridge": 1e-8, "block_size": 64, "hubness": None}
+    want = {"n_neighbors": 7, "weights": "distance", "ridge": 1e-8, "block_size": 64, "hubness": None, "cache": None}
     assert clone(clf).get_params() == want
 
 

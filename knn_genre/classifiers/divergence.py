@@ -514,16 +514,34 @@ def _smallest_by_argmin(block: np.ndarray, k: int):
     return dist.T, cols.T
 
 
-def _check_pairing(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size, exclude_self) -> int:
-    """Validate a query/reference pairing; return the references available per query."""
-    _check_same_dim(query_terms, ref_terms)
+def _pairing(query_terms, ref_terms, block_size, exclude_self, divergences):
+    """Validate a query/reference pairing; ``(nq, nr, tiles)`` with the tiles to reduce."""
     check_integer("block_size", block_size)
-    nq, nr = query_terms.n, ref_terms.n
+    if divergences is None:
+        _check_same_dim(query_terms, ref_terms)
+        nq, nr = query_terms.n, ref_terms.n
+        tiles = _tiles(query_terms, ref_terms, block_size)
+    else:
+        divergences = np.asarray(divergences, dtype=np.float64)
+        if divergences.ndim != 2:
+            raise ParameterError(f"divergences of shape (n_queries, n_references) expected, got {divergences.shape}")
+        nq, nr = divergences.shape
+        tiles = _precomputed_tiles(divergences, block_size)
     if exclude_self and nq != nr:
         raise ParameterError(
             f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
         )
-    return nr - 1 if exclude_self else nr
+    return nq, nr, tiles
+
+
+def _precomputed_tiles(divergences: np.ndarray, block_size: int):
+    """:func:`_tiles` of a matrix already computed: copies, which the reductions may modify."""
+    nq, nr = divergences.shape
+    for r0 in range(0, nq, block_size):
+        rows = slice(r0, min(r0 + block_size, nq))
+        for c0 in range(0, nr, block_size):
+            cols = slice(c0, min(c0 + block_size, nr))
+            yield rows, cols, np.array(divergences[rows, cols], order="C")
 
 
 def _tiles(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size: int):
@@ -559,6 +577,7 @@ def kneighbors_symmetric_kl(
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_self: bool = False,
     transform=None,
+    divergences: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` reference Gaussians nearest to each query in symmetric KL.
 
@@ -589,6 +608,11 @@ def kneighbors_symmetric_kl(
         slices) before the nearest are picked, to rank by a function of the
         divergence that depends on the pair, such as mutual proximity
         (:mod:`knn_genre.classifiers.hubness`). It may work in place.
+    divergences : ndarray of shape (nq, nr), optional
+        The divergences already computed (sliced from a
+        :class:`~knn_genre.classifiers.cache.DivergenceCache`): the
+        neighbours are picked from them, tile by tile, and the terms
+        (which may then be None) are not used. It is not modified.
 
     Returns
     -------
@@ -609,14 +633,14 @@ def kneighbors_symmetric_kl(
     ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
     """
     check_integer("k", k)
-    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
-    nq = query_terms.n
+    nq, nr, tiles = _pairing(query_terms, ref_terms, block_size, exclude_self, divergences)
+    available = nr - 1 if exclude_self else nr
     if k > available:
         raise ParameterError(f"k={k} must be <= {available}, the number of references available")
     distances = np.empty((nq, k))
     indices = np.empty((nq, k), dtype=np.intp)
     best = None
-    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+    for rows, cols, block in tiles:
         if cols.start == 0:
             best = None  # a new block of queries
         if transform is not None:
@@ -627,7 +651,7 @@ def kneighbors_symmetric_kl(
         if best is not None:
             found = _sort_lex(np.hstack([best[0], found[0]]), np.hstack([best[1], found[1]]), k)
         best = found
-        if cols.stop == ref_terms.n:  # the last tile of this block of queries
+        if cols.stop == nr:  # the last tile of this block of queries
             distances[rows], indices[rows] = best
     return distances, indices
 
@@ -639,6 +663,7 @@ def symmetric_kl_moments(
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_self: bool = False,
     transform=None,
+    divergences: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each query's divergences to all references.
 
@@ -657,6 +682,8 @@ def symmetric_kl_moments(
     transform : callable, optional
         Elementwise function of the divergences (e.g. ``np.log1p``) whose
         moments are wanted instead.
+    divergences : ndarray of shape (nq, nr), optional
+        The divergences already computed, as in :func:`kneighbors_symmetric_kl`.
 
     Returns
     -------
@@ -675,14 +702,14 @@ def symmetric_kl_moments(
     >>> mean.tolist(), std.tolist()
     ([5.0, 2.5, 6.5], [4.0, 1.5, 2.5])
     """
-    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
-    nq = query_terms.n
+    nq, nr, tiles = _pairing(query_terms, ref_terms, block_size, exclude_self, divergences)
+    available = nr - 1 if exclude_self else nr
     if available < 1:
         raise ParameterError(f"moments need at least one reference per query, there are {available}")
     mean = np.zeros(nq)
     m2 = np.zeros(nq)
     count = np.zeros(nq)
-    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+    for rows, cols, block in tiles:
         if transform is not None:
             block = transform(block)
         valid = np.ones(block.shape, dtype=bool)

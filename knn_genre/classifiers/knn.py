@@ -126,6 +126,11 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         that are near everything; ``kneighbors`` then returns these
         distances. It costs a second pass over the divergences, and at fit
         one pass over all training pairs.
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        Divergences computed once for a set of tracks (an evaluation's):
+        when the training tracks and the queries are all rows of it, their
+        divergences are taken from it instead of computed. Results are the
+        same up to rounding.
 
     Attributes
     ----------
@@ -186,12 +191,14 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         ridge=DEFAULT_RIDGE,
         block_size=DEFAULT_BLOCK_SIZE,
         hubness=None,
+        cache=None,
     ):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.ridge = ridge
         self.block_size = block_size
         self.hubness = hubness
+        self.cache = cache
 
     # -- validation ---------------------------------------------------------
 
@@ -248,10 +255,28 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         self.means_ = self._fit_X[:, : self.dim_]
         self.origin_ = self.means_.mean(axis=0)
         self.reference_terms_ = self._terms(X)
+        self._fit_rows = self._cache_rows(X, fitting=True)
         self.reference_moments_ = None
         if self.hubness == "mutual_proximity":
-            self.reference_moments_ = self._moments(self.reference_terms_, exclude_self=True)
+            self.reference_moments_ = self._moments(
+                self.reference_terms_, exclude_self=True, divergences=self._cached_divergences(self._fit_rows)
+            )
         return self
+
+    def _cache_rows(self, X, fitting=False):
+        """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
+        cache = self.cache
+        if cache is None or (not fitting and self._fit_rows is None):
+            return None
+        if not cache.usable or cache.ridge != self.ridge:
+            return None
+        return cache.rows_of(X)
+
+    def _cached_divergences(self, rows):
+        """Divergences of cached query ``rows`` to the training tracks, or None."""
+        if rows is None or self._fit_rows is None:
+            return None
+        return self.cache.block(rows, self._fit_rows)
 
     @property
     def covariances_(self) -> np.ndarray:
@@ -259,13 +284,14 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return unpack(self._fit_X)[1]
 
-    def _moments(self, query_terms, exclude_self):
+    def _moments(self, query_terms, exclude_self, divergences=None):
         return symmetric_kl_moments(
             query_terms,
             self.reference_terms_,
             block_size=self.block_size,
             exclude_self=exclude_self,
             transform=MP_TRANSFORM,
+            divergences=divergences,
         )
 
     # -- queries ------------------------------------------------------------
@@ -306,10 +332,12 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         """``kneighbors`` on validated ``X`` (or ``None``: the training set, self excluded)."""
         if X is None:
             query, exclude_self = self.reference_terms_, True
+            divergences = self._cached_divergences(self._fit_rows)
             available = self.n_samples_fit_ - 1
             which = "training tracks other than the query itself (X=None)"
         else:
-            query, exclude_self = self._terms(X), False
+            divergences = self._cached_divergences(self._cache_rows(X))
+            query, exclude_self = (self._terms(X) if divergences is None else None), False
             available = self.n_samples_fit_
             which = "training tracks"
         if k > available:
@@ -317,7 +345,9 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         transform = None
         if self.hubness == "mutual_proximity":
             ref_mean, ref_std = self.reference_moments_
-            q_mean, q_std = (ref_mean, ref_std) if exclude_self else self._moments(query, exclude_self=False)
+            q_mean, q_std = (
+                (ref_mean, ref_std) if exclude_self else self._moments(query, exclude_self=False, divergences=divergences)
+            )
 
             def transform(block, rows, cols):
                 return mutual_proximity_gaussian(
@@ -331,6 +361,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
             block_size=self.block_size,
             exclude_self=exclude_self,
             transform=transform,
+            divergences=divergences,
         )
 
     def _vote(self, X):

@@ -10,15 +10,14 @@ out-of-fold predictions pooled over all folds.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ..classifiers.registry import decide_groups
+from .parallel import fit_folds
 
 __all__ = ["ModelResult", "track_decisions", "evaluate_models"]
 
@@ -78,7 +77,7 @@ def track_decisions(estimator, X, groups) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callable | None = None,
-                    on_progress: Callable | None = None) -> list[ModelResult]:
+                    on_progress: Callable | None = None, n_jobs: int | None = 1) -> list[ModelResult]:
     """Fit and score every model on the same splits.
 
     Parameters
@@ -97,7 +96,11 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         Called after each fit, e.g. to record chosen hyper-parameters.
     on_progress : callable(done, total, label), optional
         Called after each (model, fold), with the number done of
-        ``len(models) * len(splits)``.
+        ``len(models) * len(splits)``, as they finish.
+    n_jobs : int or None, default=1
+        (model, fold) fits run at once, in worker processes (joblib's
+        ``n_jobs``: -1 is all cores) or on the active joblib backend (see
+        :mod:`knn_genre.evaluation.parallel`); the numbers do not depend on it.
 
     Returns
     -------
@@ -108,23 +111,23 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     genres = np.unique(y)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     segmented = len(np.unique(groups)) < len(groups)
-    total, done = len(models) * len(splits), 0
+    total, finished = len(models) * len(splits), []
+
+    def done_one(name, fold):
+        finished.append((name, fold))
+        if on_progress:
+            on_progress(len(finished), total, f"{name} fold {fold + 1}/{len(splits)}")
+
+    fits = fit_folds(models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
     results = []
     for name, model in models.items():
         accs, fit_s, pred_s, track_accs = [], [], [], []
         true_all, pred_all, predictions = [], [], []
         for fold, (train, test) in enumerate(splits):
-            est = clone(model)
-            t0 = time.perf_counter()
-            if segmented and _takes_groups(est):
-                est.fit(X[train], y[train], groups=groups[train])
-            else:
-                est.fit(X[train], y[train])
-            t1 = time.perf_counter()
-            rows, tracks, decided = track_decisions(est, X[test], groups[test])
-            t2 = time.perf_counter()
-            fit_s.append(t1 - t0)
-            pred_s.append(t2 - t1)
+            fitted = fits.pop((name, fold))
+            est, rows, tracks, decided = fitted.estimator, fitted.rows, fitted.tracks, fitted.decided
+            fit_s.append(fitted.fit_seconds)
+            pred_s.append(fitted.predict_seconds)
             truth = dict(zip(groups[test].tolist(), y[test].tolist()))
             tracks, decided = tracks.tolist(), decided.tolist()
             predictions += [(fold, t, truth[t], p) for t, p in zip(tracks, decided)]
@@ -140,9 +143,6 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
                 pred_all.append(np.array(decided))
             if on_fold:
                 on_fold(name, fold, est)
-            done += 1
-            if on_progress:
-                on_progress(done, total, f"{name} fold {fold + 1}/{len(splits)}")
         yt, yp = np.concatenate(true_all), np.concatenate(pred_all)
         precision, recall, _, _ = precision_recall_fscore_support(yt, yp, labels=genres, zero_division=0)
         extra = {}

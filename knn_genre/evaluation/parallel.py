@@ -1,0 +1,125 @@
+"""Fitting every (model, fold) of an evaluation, in parallel: worker processes or a Dask cluster.
+
+Each (model, outer fold) is one task: clone the model, fit it on the
+training side (its own grid search and calibration run inside, in order),
+decide the test tracks. Tasks are independent and deterministic (seeded,
+one BLAS thread each), so where and in which order they run changes no
+number; :func:`fit_folds` returns them keyed by (model, fold), and the
+caller aggregates them in its own order.
+
+The tasks go through joblib: its process pool (loky) on one machine, or
+joblib's Dask backend on a cluster (:func:`dask_backend`), the grid
+searches' fits running inside the tasks. The most expensive models (those
+with a grid) are sent first, so that the cheap ones fill the gaps at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+__all__ = ["FoldFit", "fit_folds", "dask_backend"]
+
+
+@dataclass
+class FoldFit:
+    """One model fitted on one outer fold, and its decisions on the test side."""
+
+    estimator: object
+    rows: np.ndarray
+    tracks: np.ndarray
+    decided: np.ndarray
+    fit_seconds: float
+    predict_seconds: float
+
+
+def _fit_one(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
+    """A task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
+    from .scoring import _takes_groups, track_decisions
+
+    # One BLAS thread: the parallelism is the tasks', and the numbers must
+    # not depend on how many run at once.
+    with threadpool_limits(limits=1, user_api="blas"):
+        est = clone(model)
+        t0 = time.perf_counter()
+        if segmented and _takes_groups(est):
+            est.fit(X[train], y[train], groups=groups[train])
+        else:
+            est.fit(X[train], y[train])
+        t1 = time.perf_counter()
+        rows, tracks, decided = track_decisions(est, X[test], groups[test])
+        t2 = time.perf_counter()
+    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1)
+
+
+def _cost_order(models: dict) -> list[str]:
+    """Model names, those with a grid search (the slow ones) first, else in the given order."""
+    def searched(name):
+        model = models[name]
+        spec = getattr(model, "spec", None)
+        return spec is not None and getattr(model, "search", False) and spec.variant(model.family).grid is not None
+
+    return sorted(models, key=lambda name: not searched(name))
+
+
+def fit_folds(
+    models: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    splits,
+    groups: np.ndarray,
+    *,
+    segmented: bool = False,
+    n_jobs: int | None = 1,
+    on_done: Callable[[str, int], None] | None = None,
+) -> dict:
+    """Fit every model on every split; ``{(name, fold): FoldFit}``.
+
+    Parameters
+    ----------
+    models : dict of name -> estimator
+    X, y, groups : ndarray
+    splits : list of (train, test) index arrays
+    segmented : bool
+        Rows are segments of tracks (``groups``), passed to the fits that take them.
+    n_jobs : int or None, default=1
+        1 (or None): one task after the other, in this process. Otherwise
+        joblib's ``n_jobs`` (-1: all cores) with the active joblib backend
+        (processes by default; see :func:`dask_backend`).
+    on_done : callable(name, fold), optional
+        Called in this process as each task finishes, in the order they finish.
+    """
+    tasks = [(name, fold) for name in _cost_order(models) for fold in range(len(splits))]
+    results = {}
+    if n_jobs in (None, 1):
+        outcomes = ((key, _fit_one(models[key[0]], X, y, groups, *splits[key[1]], segmented)) for key in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_keyed)(key, models[key[0]], X, y, groups, *splits[key[1]], segmented) for key in tasks
+        )
+    for key, fitted in outcomes:
+        results[key] = fitted
+        if on_done:
+            on_done(*key)
+    return results
+
+
+def _keyed(key, *args):
+    return key, _fit_one(*args)
+
+
+@contextlib.contextmanager
+def dask_backend(cluster):
+    """joblib's Dask backend on ``cluster`` (a :class:`~knn_genre.pipeline.cluster.Cluster`'s client) for the block."""
+    from joblib import parallel_config
+
+    with cluster.client.as_current(), parallel_config(backend="dask"):
+        yield
