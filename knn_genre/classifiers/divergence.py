@@ -54,6 +54,7 @@ __all__ = [
     "symmetric_kl_from_terms",
     "pairwise_symmetric_kl",
     "kneighbors_symmetric_kl",
+    "kneighbors_sharded",
     "symmetric_kl_moments",
 ]
 
@@ -654,6 +655,56 @@ def kneighbors_symmetric_kl(
         if cols.stop == nr:  # the last tile of this block of queries
             distances[rows], indices[rows] = best
     return distances, indices
+
+
+def kneighbors_sharded(query_terms: GaussianTerms, shards, k: int, *, block_size: int = DEFAULT_BLOCK_SIZE):
+    """:func:`kneighbors_symmetric_kl` against references that come shard by shard.
+
+    For a reference library too large to hold at once (or spread over
+    machines): each shard is searched on its own and its ``k`` nearest are
+    merged into the running ``k`` nearest, so only one shard's terms are in
+    memory at a time, and the result is the same as one search over all of
+    them (ties included: equal divergences go to the lowest global index).
+
+    Parameters
+    ----------
+    query_terms : GaussianTerms
+    shards : iterable of (int, GaussianTerms)
+        ``(offset, terms)``: the global index of the shard's first
+        reference, and the shard's terms, built with the queries' origin.
+        Shards may come in any order; their references must not overlap.
+    k : int
+        Neighbours per query, at most the number of references over all shards.
+
+    Returns
+    -------
+    distances, indices : ndarray of shape (nq, k)
+        As :func:`kneighbors_symmetric_kl`, indices global.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> covs = np.tile(np.eye(2), (4, 1, 1))
+    >>> refs = np.array([[0.0, 0], [3, 0], [1, 0], [-1, 0]])
+    >>> shards = [(0, gaussian_terms(refs[:2], covs[:2])), (2, gaussian_terms(refs[2:], covs[2:]))]
+    >>> dist, ind = kneighbors_sharded(gaussian_terms(np.zeros((1, 2)), covs[:1]), shards, 3)
+    >>> ind.tolist(), dist.tolist()
+    ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
+    """
+    check_integer("k", k)
+    best, seen = None, 0
+    for offset, terms in shards:
+        if terms.n == 0:
+            continue
+        dist, ind = kneighbors_symmetric_kl(query_terms, terms, min(k, terms.n), block_size=block_size)
+        ind += int(offset)
+        seen += terms.n
+        if best is not None:
+            dist, ind = _sort_lex(np.hstack([best[0], dist]), np.hstack([best[1], ind]), k)
+        best = (dist, ind)
+    if best is None or seen < k:
+        raise ParameterError(f"k={k} must be <= {seen}, the number of references in the shards")
+    return best
 
 
 def symmetric_kl_moments(
