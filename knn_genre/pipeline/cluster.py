@@ -163,14 +163,20 @@ class Cluster:
         try:
             if self.is_local:
                 n = int(self.address[len(LOCAL_PREFIX):])
-                with _sigint_blocked():
-                    self._local = distributed.LocalCluster(
-                        n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR,
-                        # No dashboard, and its HTTP server on a free port, not 8787.
-                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    )
-                    self.client = distributed.Client(self._local, set_as_default=False)
+                try:
+                    with _sigint_blocked():
+                        self._local = distributed.LocalCluster(
+                            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None, silence_logs=logging.ERROR,
+                            # No dashboard, and its HTTP server on a free port, not 8787.
+                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        )
+                        self.client = distributed.Client(self._local, set_as_default=False)
+                except (OSError, RuntimeError, TimeoutError) as exc:
+                    raise ClusterError(
+                        f"cannot start a local Dask cluster of {n} worker processes "
+                        f"({type(exc).__name__}: {_one_line(exc)[:200]})"
+                    ) from None
                 # Ctrl-C reaches the whole process group: only this process
                 # should act on it (it saves its work, then closes the
                 # cluster), not every worker with a traceback.
@@ -208,7 +214,7 @@ class Cluster:
         except Exception:  # noqa: BLE001 - distributed raises a plain TimeoutError or OSError
             raise ClusterError(
                 f"no Dask worker joined the scheduler {self.address} within {self.timeout:g} s; "
-                "a build needs at least one worker connected to it"
+                "the tasks need at least one worker connected to it"
             ) from None
 
     def _check_versions(self):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gc
 import hashlib
 import io
 import json
@@ -417,6 +418,9 @@ def tag_library(
                 record({**row, "path": names[i]})
         finally:
             jobs.close()
+        # The pool of a chunk (its futures and their results) is held in
+        # reference cycles: free it now, not after several chunks.
+        gc.collect()
     report.seconds = time.perf_counter() - start
     return report
 
