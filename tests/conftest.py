@@ -44,3 +44,17 @@ def restore_workers(address, n=2, timeout=60):
 
     with distributed.Client(address, set_as_default=False) as client:
         client.wait_for_workers(n, timeout=timeout)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use Dask in this process run last.
+
+    Dask leaves a thread behind in the process once a client has run (its
+    offload executor), and from then on the local pool, rightly, will not
+    fork (see ``knn_genre.pipeline.workers``): the tests of the forked pool
+    must come before.
+    """
+    def uses_dask(item):
+        return "dask_cluster" in getattr(item, "fixturenames", ()) or item.module.__name__ == "test_cluster"
+
+    items[:] = [item for item in items if not uses_dask(item)] + [item for item in items if uses_dask(item)]

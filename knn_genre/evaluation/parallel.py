@@ -16,12 +16,10 @@ with a grid) are sent first, so that the cheap ones fill the gaps at the end.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 __all__ = ["FoldFit", "fit_folds", "dask_backend"]
@@ -39,25 +37,6 @@ class FoldFit:
     predict_seconds: float
 
 
-def _fit_one(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
-    """A task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
-    from .scoring import _takes_groups, track_decisions
-
-    # One BLAS thread: the parallelism is the tasks', and the numbers must
-    # not depend on how many run at once.
-    with threadpool_limits(limits=1, user_api="blas"):
-        est = clone(model)
-        t0 = time.perf_counter()
-        if segmented and _takes_groups(est):
-            est.fit(X[train], y[train], groups=groups[train])
-        else:
-            est.fit(X[train], y[train])
-        t1 = time.perf_counter()
-        rows, tracks, decided = track_decisions(est, X[test], groups[test])
-        t2 = time.perf_counter()
-    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1)
-
-
 def _cost_order(models: dict) -> list[str]:
     """Model names, those with a grid search (the slow ones) first, else in the given order."""
     def searched(name):
@@ -69,6 +48,7 @@ def _cost_order(models: dict) -> list[str]:
 
 
 def fit_folds(
+    fit_one: Callable,
     models: dict,
     X: np.ndarray,
     y: np.ndarray,
@@ -79,10 +59,13 @@ def fit_folds(
     n_jobs: int | None = 1,
     on_done: Callable[[str, int], None] | None = None,
 ) -> dict:
-    """Fit every model on every split; ``{(name, fold): FoldFit}``.
+    """Fit every model on every split; ``{(name, fold): fit_one(...)}``.
 
     Parameters
     ----------
+    fit_one : callable(model, X, y, groups, train, test, segmented)
+        The task, a module-level function (worker processes import it by
+        name): fit a clone of ``model`` on ``train``, decide ``test``.
     models : dict of name -> estimator
     X, y, groups : ndarray
     splits : list of (train, test) index arrays
@@ -98,12 +81,12 @@ def fit_folds(
     tasks = [(name, fold) for name in _cost_order(models) for fold in range(len(splits))]
     results = {}
     if n_jobs in (None, 1):
-        outcomes = ((key, _fit_one(models[key[0]], X, y, groups, *splits[key[1]], segmented)) for key in tasks)
+        outcomes = (_keyed(fit_one, key, models[key[0]], X, y, groups, *splits[key[1]], segmented) for key in tasks)
     else:
         from joblib import Parallel, delayed
 
         outcomes = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_keyed)(key, models[key[0]], X, y, groups, *splits[key[1]], segmented) for key in tasks
+            delayed(_keyed)(fit_one, key, models[key[0]], X, y, groups, *splits[key[1]], segmented) for key in tasks
         )
     for key, fitted in outcomes:
         results[key] = fitted
@@ -112,8 +95,11 @@ def fit_folds(
     return results
 
 
-def _keyed(key, *args):
-    return key, _fit_one(*args)
+def _keyed(fit_one, key, *args):
+    # One BLAS thread: the parallelism is the tasks', and the numbers must
+    # not depend on how many run at once.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return key, fit_one(*args)
 
 
 @contextlib.contextmanager

@@ -10,14 +10,16 @@ out-of-fold predictions pooled over all folds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ..classifiers.registry import decide_groups
-from .parallel import fit_folds
+from .parallel import FoldFit, fit_folds
 
 __all__ = ["ModelResult", "track_decisions", "evaluate_models"]
 
@@ -118,7 +120,7 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         if on_progress:
             on_progress(len(finished), total, f"{name} fold {fold + 1}/{len(splits)}")
 
-    fits = fit_folds(models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
+    fits = fit_folds(_fit_fold, models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
     results = []
     for name, model in models.items():
         accs, fit_s, pred_s, track_accs = [], [], [], []
@@ -168,6 +170,20 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
             )
         )
     return results
+
+
+def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
+    """One (model, fold) task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
+    est = clone(model)
+    t0 = time.perf_counter()
+    if segmented and _takes_groups(est):
+        est.fit(X[train], y[train], groups=groups[train])
+    else:
+        est.fit(X[train], y[train])
+    t1 = time.perf_counter()
+    rows, tracks, decided = track_decisions(est, X[test], groups[test])
+    t2 = time.perf_counter()
+    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1)
 
 
 def _takes_groups(estimator) -> bool:
