@@ -55,6 +55,6 @@ def pytest_collection_modifyitems(config, items):
     must come before.
     """
     def uses_dask(item):
-        return "dask_cluster" in getattr(item, "fixturenames", ()) or item.module.__name__ == "test_cluster"
+        return "dask_cluster" in getattr(item, "fixturenames", ()) or item.path.name == "test_cluster.py"
 
     items[:] = [item for item in items if not uses_dask(item)] + [item for item in items if uses_dask(item)]
