@@ -176,7 +176,7 @@ def test_klsvm_pickle_and_clone(tracks):
     back = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(back.decision_function(X), clf.decision_function(X))
     assert clone(clf).get_params() == {
-        "C": 3.0, "gamma": 2.0, "scale": "median", "spectrum": "clip", "ridge": 1e-8, "block_size": 1024
+        "C": 3.0, "gamma": 2.0, "scale": "median", "spectrum": "clip", "ridge": 1e-8, "block_size": 1024, "cache": None
     }
 
 

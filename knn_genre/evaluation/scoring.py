@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ..classifiers.registry import decide_groups
+from .parallel import FoldFit, fit_folds
 
 __all__ = ["ModelResult", "track_decisions", "evaluate_models"]
 
@@ -78,7 +79,7 @@ def track_decisions(estimator, X, groups) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callable | None = None,
-                    on_progress: Callable | None = None) -> list[ModelResult]:
+                    on_progress: Callable | None = None, n_jobs: int | None = 1) -> list[ModelResult]:
     """Fit and score every model on the same splits.
 
     Parameters
@@ -100,36 +101,38 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         Called after each fit, e.g. to record chosen hyper-parameters.
     on_progress : callable(done, total, label), optional
         Called after each (model, fold), with the number done of
-        ``len(models) * len(splits)``.
+        ``len(models) * len(splits)``, as they finish.
+    n_jobs : int or None, default=1
+        (model, fold) fits run at once, in worker processes (joblib's
+        ``n_jobs``: -1 is all cores) or on the active joblib backend (see
+        :mod:`knn_genre.evaluation.parallel`); the numbers do not depend on it.
 
     Returns
     -------
     list of ModelResult, in the order of ``models``
     """
-    rows_of = {family: np.asarray(rows) for family, rows in X.items()} if isinstance(X, dict) else None
-    X = None if rows_of is not None else np.asarray(X)
+    X = {family: np.asarray(rows) for family, rows in X.items()} if isinstance(X, dict) else np.asarray(X)
     y = np.asarray(y)
     genres = np.unique(y)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     segmented = len(np.unique(groups)) < len(groups)
-    total, done = len(models) * len(splits), 0
+    total, finished = len(models) * len(splits), []
+
+    def done_one(name, fold):
+        finished.append((name, fold))
+        if on_progress:
+            on_progress(len(finished), total, f"{name} fold {fold + 1}/{len(splits)}")
+
+    fits = fit_folds(_fit_fold, models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
     results = []
     for name, model in models.items():
-        X_model = X if rows_of is None else rows_of[model.family]
         accs, fit_s, pred_s, track_accs = [], [], [], []
         true_all, pred_all, predictions = [], [], []
         for fold, (train, test) in enumerate(splits):
-            est = clone(model)
-            t0 = time.perf_counter()
-            if segmented and _takes_groups(est):
-                est.fit(X_model[train], y[train], groups=groups[train])
-            else:
-                est.fit(X_model[train], y[train])
-            t1 = time.perf_counter()
-            rows, tracks, decided = track_decisions(est, X_model[test], groups[test])
-            t2 = time.perf_counter()
-            fit_s.append(t1 - t0)
-            pred_s.append(t2 - t1)
+            fitted = fits.pop((name, fold))
+            est, rows, tracks, decided = fitted.estimator, fitted.rows, fitted.tracks, fitted.decided
+            fit_s.append(fitted.fit_seconds)
+            pred_s.append(fitted.predict_seconds)
             truth = dict(zip(groups[test].tolist(), y[test].tolist()))
             tracks, decided = tracks.tolist(), decided.tolist()
             predictions += [(fold, t, truth[t], p) for t, p in zip(tracks, decided)]
@@ -145,9 +148,6 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
                 pred_all.append(np.array(decided))
             if on_fold:
                 on_fold(name, fold, est)
-            done += 1
-            if on_progress:
-                on_progress(done, total, f"{name} fold {fold + 1}/{len(splits)}")
         yt, yp = np.concatenate(true_all), np.concatenate(pred_all)
         precision, recall, _, _ = precision_recall_fscore_support(yt, yp, labels=genres, zero_division=0)
         extra = {}
@@ -173,6 +173,20 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
             )
         )
     return results
+
+
+def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
+    """One (model, fold) task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
+    est = clone(model)
+    t0 = time.perf_counter()
+    if segmented and _takes_groups(est):
+        est.fit(X[train], y[train], groups=groups[train])
+    else:
+        est.fit(X[train], y[train])
+    t1 = time.perf_counter()
+    rows, tracks, decided = track_decisions(est, X[test], groups[test])
+    t2 = time.perf_counter()
+    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1)
 
 
 def _takes_groups(estimator) -> bool:
