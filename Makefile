@@ -24,7 +24,7 @@ bench: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot,web,browser]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,web,browser,dask]'
 	touch $(STAMP)
 
 clean:

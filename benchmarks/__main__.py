@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--genres", help="comma-separated genres to keep (as evaluate --genres), e.g. the well-populated ones")
     parser.add_argument("--k", type=int, default=5, help="neighbours of the KNNs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of all folds and baselines (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (default: 1)")
+    parser.add_argument("--jobs", type=int, default=-1, help="(model, fold) fits in parallel, as evaluate --jobs (default: all cores)")
     parser.add_argument("--name", help="results file name (default: the input file's stem, or 'demo')")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
     parser.add_argument(
@@ -119,6 +119,7 @@ def evaluate_argv(args, features: str | None, protocol: str = "folds") -> list[s
 def run_accuracy(args, features: str | None, protocol: str = "folds"):
     """Evaluate as the evaluate command does: (protocol, results, header line, hubness or None)."""
     from knn_genre import evaluate
+    from knn_genre.classifiers.cache import DivergenceCache
     from knn_genre.cli.progress import Progress
     from knn_genre.evaluation.scoring import compare_models, evaluate_models
 
@@ -129,16 +130,17 @@ def run_accuracy(args, features: str | None, protocol: str = "folds"):
         evaluate.keep_genres(evaluate.load_data(eargs), eargs.genres), eargs.min_tracks
     )
     X, y, paths, groups, splits, described, *_ = evaluate.prepare(eargs, X, y, paths, groups)
+    cache = DivergenceCache(X["gaussian"]) if "gaussian" in X else None
     models = evaluate.make_models(
-        names, k=eargs.k, seed=eargs.seed, table=table, n_jobs=args.jobs, family=eargs.family,
-        available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+        names, k=eargs.k, seed=eargs.seed, table=table, family=eargs.family, available=tuple(X),
+        gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None, cache=cache,
     )
     recorder = evaluate.FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     chance = evaluate.chance_strategies(models)
     try:
         results = evaluate_models(
-            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance,
+            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance, n_jobs=args.jobs,
             on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
         )
     finally:

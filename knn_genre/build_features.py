@@ -29,6 +29,7 @@ from .cli import (
     EXIT_OK,
     EXIT_USAGE,
     add_progress_options,
+    checked,
     entry,
     error,
     make_parser,
@@ -47,6 +48,7 @@ from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
 from .features.params import MFCCParams, TableParams
 from .pipeline.build import CHECKPOINT_SUFFIX, CheckpointWriter, build_featureset, checkpoint_path, load_previous
+from .pipeline.cluster import check_address, open_cluster
 from .pipeline.discover import discover
 from .pipeline.signals import stop_signals_raise
 from .pipeline.workers import keep_freed_memory
@@ -100,6 +102,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "librosa's definitions at 22050 Hz); default: gaussian",
     )
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes; -1 uses all cores (default: -1)")
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", type=checked(check_address), default=None,
+        help="analyse on a Dask cluster instead: the scheduler's address (tcp://HOST:8786), or local:N to start "
+        "a local cluster of N worker processes for this build; workers read the files by path, so every worker "
+        "must see DATA_DIR under the same path. Needs pip install 'knn_genre[dask]'",
+    )
     mfcc = parser.add_argument_group("MFCC parameters (recorded in the feature file)")
     mfcc.add_argument("--sample-rate", type=positive_int, default=defaults.sample_rate, help="resample all audio to this rate in Hz (default: %(default)s)")
     mfcc.add_argument("--winlen", type=positive_float, default=defaults.winlen, help="frame length in seconds (default: %(default)s)")
@@ -210,6 +218,14 @@ def _build(args, output: str) -> int:
             progress.update(count)
 
     save_checkpoint = CheckpointWriter(partial, on_note=note)
+    cluster = None
+    if args.scheduler:
+        try:
+            cluster = open_cluster(args.scheduler, folders=[args.data_dir])
+            note(f"analysing on {cluster.describe()}")
+        except BuildError as exc:
+            error(args.prog, with_hint(exc))
+            return EXIT_FAILED
     fs = None
     try:
         try:
@@ -217,10 +233,13 @@ def _build(args, output: str) -> int:
                 args.data_dir, discovery, params, n_jobs=args.jobs, previous=previous,
                 on_progress=on_progress, checkpoint=save_checkpoint, checkpoint_interval=args.checkpoint_every,
                 segment_seconds=args.segment_seconds, families=args.families, table_params=TableParams(),
+                cluster=cluster,
             )
         finally:
             if progress:
                 progress.close()
+            if cluster is not None:
+                cluster.close()
         return _finish(args, output, fs, report, save_checkpoint)
     except BuildError as exc:
         kept = f"; finished tracks are kept in {partial}" if save_checkpoint.saved else ""

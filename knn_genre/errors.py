@@ -26,6 +26,7 @@ __all__ = [
     "FeatureFileError",
     "DatasetError",
     "BuildError",
+    "ClusterError",
     "check_integer",
     "check_number",
     "check_choice",
@@ -67,6 +68,10 @@ class DatasetError(_FileError):
 
 class BuildError(KnnGenreError):
     """A build could not run to its end for a reason other than its input (a worker process died, ...)."""
+
+
+class ClusterError(BuildError):
+    """A Dask cluster cannot be used: not installed, unreachable, no workers, other versions, lost."""
 
 
 def check_integer(name: str, value, minimum: int = 1) -> int:

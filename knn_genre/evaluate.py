@@ -14,13 +14,16 @@ the Gaussians and ``svm:table`` run side by side, on the same folds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import store
+from .classifiers.cache import DivergenceCache
 from .classifiers.registry import ALIASES, FAMILY_NAMES, REGISTRY, expand_names, get_spec, make_model, model_names
 from .cli import (
     EXIT_FAILED,
@@ -28,16 +31,19 @@ from .cli import (
     EXIT_USAGE,
     add_progress_options,
     check_outputs,
+    checked,
     entry,
     error,
     make_parser,
+    note,
     positive_int,
     progress_enabled,
     with_hint,
 )
 from .cli.progress import Progress
-from .errors import KnnGenreError
+from .errors import ClusterError, KnnGenreError
 from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD, gaussian_duplicates, keep_one_of_each, track_gaussians, vector_duplicates
+from .evaluation.parallel import dask_backend
 from .evaluation.report import format_duplicates, format_report, results_to_json
 from .evaluation.scoring import compare_models, evaluate_models
 from .evaluation.splits import (
@@ -50,6 +56,8 @@ from .evaluation.splits import (
     split_from_lists,
 )
 from .features.gaussian import unpack
+from .pipeline.cluster import Cluster, check_address
+from .pipeline.signals import stop_signals_raise
 
 PROG = "python -m knn_genre.evaluate"
 DEFAULT_FEATURES = "data/features.npz"
@@ -144,7 +152,21 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="repeat the cross-validation with differently shuffled folds (default: 1); more splits, a steadier spread",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, splits, inner folds and randomised baselines (default: 0)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel fits within each grid search (joblib n_jobs; default: 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=-1,
+        help="worker processes fitting the (model, fold) pairs in parallel, one BLAS thread each; -1 uses all "
+        "cores (default: -1). The numbers do not depend on it",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", type=checked(check_address), default=None,
+        help="fit on a Dask cluster instead, through joblib's Dask backend: tcp://HOST:8786, or local:N to start "
+        "one of N worker processes; the same numbers as a local run",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true",
+        help="compute every divergence, kernel and vector within each fit, instead of once for the whole "
+        "evaluation (slower; the same numbers)",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")
     parser.add_argument(
         "--plot", metavar="IMAGE",
@@ -217,13 +239,18 @@ def model_family(entry: str, available: Sequence[str], family: str | None = None
 
 
 def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False, n_jobs=None,
-                family: str | None = None, available: Sequence[str] | None = None, gaussian_columns: int | None = None) -> dict:
-    """The registry models compared, by entry, unfitted, each made for its family (see :func:`model_family`)."""
+                family: str | None = None, available: Sequence[str] | None = None, gaussian_columns: int | None = None,
+                cache=None) -> dict:
+    """The registry models compared, by entry, unfitted, each made for its family (see :func:`model_family`).
+
+    ``cache`` (divergences and vectors of the Gaussians, see
+    :class:`~knn_genre.classifiers.cache.DivergenceCache`) is shared by the models on the Gaussians.
+    """
     available = ("table",) if table else tuple(available or ("gaussian",))
     return {
         entry: make_model(
             split_entry(entry)[0], family=model_family(entry, available, family), k=k, seed=seed, n_jobs=n_jobs,
-            gaussian_columns=gaussian_columns,
+            gaussian_columns=gaussian_columns, cache=cache if model_family(entry, available, family) == "gaussian" else None,
         )
         for entry in names
     }
@@ -428,9 +455,14 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         X, y, paths, groups, header = keep_populated_genres(keep_genres(load_data(args), args.genres), args.min_tracks)
         if args.models is None and args.family is None and "gaussian" not in X:
             names = parse_models(None, family="table")  # a feature file of the table family alone
+        if args.jobs == 0:
+            raise KnnGenreError("--jobs must be a positive number of processes or -1 for all cores, not 0")
+        # Divergences and vectors of the Gaussians, computed once for every fold (the fits run in parallel
+        # at the level of (model, fold) pairs, so the searches themselves stay serial).
+        cache = DivergenceCache(X["gaussian"]) if "gaussian" in X and not args.no_cache else None
         models = make_models(
-            names, k=args.k, seed=args.seed, table=table, n_jobs=args.jobs, family=args.family,
-            available=tuple(X), gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None,
+            names, k=args.k, seed=args.seed, table=table, family=args.family, available=tuple(X),
+            gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None, cache=cache,
         )
         X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning = prepare(args, X, y, paths, groups)
     except KnnGenreError as exc:
@@ -454,14 +486,31 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
-        results = evaluate_models(
-            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance_strategies(models),
-            on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
-        )
+        with contextlib.ExitStack() as stack:
+            jobs = args.jobs
+            if args.scheduler:
+                cluster = stack.enter_context(Cluster(args.scheduler))
+                note(f"fitting on {cluster.describe()}")
+                stack.enter_context(dask_backend(cluster))
+                jobs = -1
+            if progress:
+                progress.update(0, "starting")
+            with stop_signals_raise():
+                results = evaluate_models(
+                    models, X, y, splits, groups=groups, on_fold=recorder, n_jobs=jobs, chance=chance_strategies(models),
+                    on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
+                )
         results = compare_models(recorder.attach(results), baselines=baseline_names(models))
+    except ClusterError as exc:
+        error(prog, with_hint(exc))
+        return EXIT_FAILED
     except (KnnGenreError, ValueError) as exc:
         error(prog, f"evaluation failed: {exc}")
         return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        error(prog, f"interrupted by {signal.Signals(signum).name}; nothing was written")
+        return 128 + signum
     finally:
         if progress:
             progress.close()

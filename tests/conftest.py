@@ -15,3 +15,46 @@ def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp("collection")
     write_collection(root, n_per_genre=6, seconds=1.5, seed=0, bleed=0.0)
     return root
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask ``LocalCluster``: a scheduler and two single-threaded worker processes.
+
+    Yields ``(address, cluster)``; torn down at the end of the session. Tests
+    that kill a worker wait for the nanny to bring it back (:func:`restore_workers`).
+    """
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.CRITICAL,
+    )
+    try:
+        yield cluster.scheduler_address, cluster
+    finally:
+        cluster.close()
+
+
+def restore_workers(address, n=2, timeout=60):
+    """Wait until ``n`` workers are connected to the scheduler at ``address`` again."""
+    import distributed
+
+    with distributed.Client(address, set_as_default=False) as client:
+        client.wait_for_workers(n, timeout=timeout)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use Dask in this process run last.
+
+    Dask leaves a thread behind in the process once a client has run (its
+    offload executor), and from then on the local pool, rightly, will not
+    fork (see ``knn_genre.pipeline.workers``): the tests of the forked pool
+    must come before.
+    """
+    def uses_dask(item):
+        return "dask_cluster" in getattr(item, "fixturenames", ()) or item.path.name == "test_cluster.py"
+
+    items[:] = [item for item in items if not uses_dask(item)] + [item for item in items if uses_dask(item)]

@@ -407,3 +407,23 @@ def test_kneighbors_set_errors():
 def test_docstring_examples_run():
     result = doctest.testmod(divergence, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("sizes", [(31,), (10, 21), (1, 1, 29), (16, 0, 15)])
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_sharded_search_equals_one_search(sizes, k):
+    rng = np.random.default_rng(11)
+    means, covs = random_gaussians(rng, 31, 13)
+    means[7], covs[7] = means[3], covs[3]  # an exact tie across shards
+    qm, qc = random_gaussians(rng, 9, 13)
+    qm[0], qc[0] = means[3], covs[3]
+    origin = means.mean(axis=0)
+    query = gaussian_terms(qm - origin, qc)
+    want = kneighbors_symmetric_kl(query, gaussian_terms(means - origin, covs), k)
+    starts = np.cumsum((0,) + sizes)
+    shards = [(a, gaussian_terms(means[a:b] - origin, covs[a:b])) for a, b in zip(starts[:-1], starts[1:])]
+    got = divergence.kneighbors_sharded(query, reversed(shards), k, block_size=4)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="k=40 must be <= 31"):
+        divergence.kneighbors_sharded(query, shards, 40)

@@ -203,13 +203,13 @@ def test_reference_terms_are_computed_once(tracks, monkeypatch):
     X, y = tracks
     clf = KLKNNClassifier().fit(X, y)
     sizes = []
-    real = knn.gaussian_terms
+    real = knn.packed_gaussian_terms
 
-    def counting(means, covs, **kwargs):
-        sizes.append(len(means))
-        return real(means, covs, **kwargs)
+    def counting(X, **kwargs):
+        sizes.append(len(X))
+        return real(X, **kwargs)
 
-    monkeypatch.setattr(knn, "gaussian_terms", counting)
+    monkeypatch.setattr(knn, "packed_gaussian_terms", counting)
     clf.predict(X[:4])
     clf.predict_proba(X[:3])
     assert sizes == [4, 3]
@@ -293,7 +293,7 @@ def test_input_validation(tracks):
 
 def test_clone_and_params():
     clf = KLKNNClassifier(7, weights="distance", block_size=64)
-    want = {"n_neighbors": 7, "weights": "distance", "ridge": 1e-8, "block_size": 64, "hubness": None}
+    want = {"n_neighbors": 7, "weights": "distance", "ridge": 1e-8, "block_size": 64, "hubness": None, "cache": None}
     assert clone(clf).get_params() == want
 
 

@@ -20,7 +20,7 @@ ALLOWED = {
     "store": {"features.gaussian", "features.params", "__init__"},  # __init__: the version
     "classifiers": {"features.gaussian", "features.params", "store"},
     "evaluation": {"classifiers", "store"},
-    "pipeline": {"audio", "features", "store", "classifiers"},
+    "pipeline": {"audio", "features", "store", "classifiers", "__init__"},  # __init__: the version workers must match
     "web": {"audio", "features", "store", "classifiers", "pipeline"},
     "cli": {"__init__"},
 }

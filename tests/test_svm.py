@@ -177,7 +177,7 @@ def test_klsvm_pickle_and_clone(tracks):
     np.testing.assert_array_equal(back.decision_function(X), clf.decision_function(X))
     assert clone(clf).get_params() == {
         "C": 3.0, "gamma": 2.0, "scale": "median", "spectrum": "clip", "class_weight": None, "probability": False,
-        "cv": 5, "random_state": 0, "ridge": 1e-8, "block_size": 1024,
+        "cv": 5, "random_state": 0, "ridge": 1e-8, "block_size": 1024, "cache": None,
     }
 
 

@@ -35,12 +35,14 @@ exactly 0, so identical Gaussians are at divergence 0 (see
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ParameterError, check_integer
-from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, regularize_covariances
+from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, regularize_stacked
 
 __all__ = [
     "DEFAULT_RIDGE",
@@ -48,9 +50,11 @@ __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "GaussianTerms",
     "gaussian_terms",
+    "packed_gaussian_terms",
     "symmetric_kl_from_terms",
     "pairwise_symmetric_kl",
     "kneighbors_symmetric_kl",
+    "kneighbors_sharded",
     "symmetric_kl_moments",
 ]
 
@@ -67,11 +71,18 @@ _ARGMIN_MAX_K = 16
 class GaussianTerms:
     """Per-Gaussian terms of the expanded symmetric KL for one set of Gaussians.
 
-    Built by :func:`gaussian_terms`; the arrays are read-only. With
-    ``p = d * (d + 1) / 2``:
+    Built by :func:`gaussian_terms` or :func:`packed_gaussian_terms`. The
+    terms are stored side by side as the rows of the left operand
+    ``[vec A, vec P, h, mu, c, 1]`` of the divergence product, so that no
+    copy is needed to compute divergences; the attributes below are
+    read-only views of it. With ``p = d * (d + 1) / 2``:
 
     Attributes
     ----------
+    left : ndarray of shape (n, 2p + 2d + 2)
+        The left operand, see :meth:`left_operand`.
+    regularized : ndarray of shape (n,), bool
+        Whether an eigenvalue of that covariance was raised to the floor.
     means : ndarray of shape (n, d)
         ``mu``, in feature units.
     second_moments : ndarray of shape (n, p)
@@ -84,44 +95,53 @@ class GaussianTerms:
         ``P mu``.
     mahalanobis : ndarray of shape (n,)
         ``mu^T P mu``, dimensionless.
-    regularized : ndarray of shape (n,), bool
-        Whether an eigenvalue of that covariance was raised to the floor.
     """
 
-    means: np.ndarray
-    second_moments: np.ndarray
-    precisions: np.ndarray
-    precision_means: np.ndarray
-    mahalanobis: np.ndarray
+    left: np.ndarray
     regularized: np.ndarray
 
     def __post_init__(self):
-        for value in vars(self).values():
-            value.setflags(write=False)
+        self.left.setflags(write=False)
+        self.regularized.setflags(write=False)
 
     @property
     def n(self) -> int:
         """Number of Gaussians."""
-        return self.means.shape[0]
+        return self.left.shape[0]
 
     @property
     def dim(self) -> int:
-        """Dimension ``d`` of the Gaussians."""
-        return self.means.shape[1]
+        """Dimension ``d`` of the Gaussians: the operand has ``(d + 1)(d + 2)`` columns."""
+        return _operand_dim(self.left.shape[1])
+
+    def _column(self, name: str):
+        p, d = _triangle(self.dim), self.dim
+        start = {"second_moments": 0, "precisions": p, "precision_means": 2 * p, "means": 2 * p + d}[name]
+        return slice(start, start + (p if start < 2 * p else d))
+
+    @property
+    def second_moments(self) -> np.ndarray:
+        return self.left[:, self._column("second_moments")]
+
+    @property
+    def precisions(self) -> np.ndarray:
+        return self.left[:, self._column("precisions")]
+
+    @property
+    def precision_means(self) -> np.ndarray:
+        return self.left[:, self._column("precision_means")]
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.left[:, self._column("means")]
+
+    @property
+    def mahalanobis(self) -> np.ndarray:
+        return self.left[:, -2]
 
     def left_operand(self, rows: slice = slice(None)) -> np.ndarray:
-        """``[vec A, vec P, h, mu, c, 1]`` for ``rows``, shape (m, 2p + 2d + 2)."""
-        m = self.means[rows].shape[0]
-        return np.hstack(
-            [
-                self.second_moments[rows],
-                self.precisions[rows],
-                self.precision_means[rows],
-                self.means[rows],
-                self.mahalanobis[rows, None],
-                np.ones((m, 1)),
-            ]
-        )
+        """``[vec A, vec P, h, mu, c, 1]`` for ``rows``, shape (m, 2p + 2d + 2), read-only."""
+        return self.left[rows]
 
     def right_operand(self, rows: slice = slice(None)) -> np.ndarray:
         """``[vec P, vec A, -2 mu, -2 h, 1, c - 2d] / 2`` for ``rows``, shape (m, 2p + 2d + 2).
@@ -129,17 +149,29 @@ class GaussianTerms:
         The halving and the ``- d`` are folded in so that
         ``left_operand() @ right_operand().T`` is the divergence itself.
         """
-        m = self.means[rows].shape[0]
-        return np.hstack(
-            [
-                0.5 * self.precisions[rows],
-                0.5 * self.second_moments[rows],
-                -self.means[rows],
-                -self.precision_means[rows],
-                np.full((m, 1), 0.5),
-                0.5 * self.mahalanobis[rows, None] - self.dim,
-            ]
-        )
+        d = self.dim
+        p = _triangle(d)
+        left = self.left[rows]
+        right = np.empty_like(left)
+        np.multiply(left[:, p : 2 * p], 0.5, out=right[:, :p])
+        np.multiply(left[:, :p], 0.5, out=right[:, p : 2 * p])
+        np.negative(left[:, 2 * p + d : 2 * p + 2 * d], out=right[:, 2 * p : 2 * p + d])
+        np.negative(left[:, 2 * p : 2 * p + d], out=right[:, 2 * p + d : 2 * p + 2 * d])
+        right[:, -2] = 0.5
+        np.multiply(left[:, -2], 0.5, out=right[:, -1])
+        right[:, -1] -= d
+        return right
+
+
+def _triangle(d: int) -> int:
+    return d * (d + 1) // 2
+
+
+def _operand_dim(width: int) -> int:
+    d = int(round((math.sqrt(4 * width + 1) - 3) / 2))
+    if d < 1 or (d + 1) * (d + 2) != width:
+        raise ParameterError(f"{width} columns is not the width (d + 1)(d + 2) of a divergence operand")
+    return d
 
 
 def _check_gaussians(means, covs, name="") -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +204,8 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
     ----------
     means : array-like of shape (n, d)
     covs : array-like of shape (n, d, d)
-        Regularised by :func:`knn_genre.features.gaussian.regularize_covariances`.
+        Symmetrised, then regularised by
+        :func:`knn_genre.features.gaussian.regularize_covariances`.
     ridge, floor : float
         See :func:`~knn_genre.features.gaussian.regularize_covariances`.
 
@@ -186,6 +219,10 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
         On wrong shapes, non-finite input, or values so large that the terms
         overflow float64.
 
+    See Also
+    --------
+    packed_gaussian_terms : the same from packed rows, without unpacking them.
+
     Examples
     --------
     >>> import numpy as np
@@ -195,30 +232,99 @@ def gaussian_terms(means, covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> 
     (3, 13, (3, 91))
     """
     means, covs = _check_gaussians(means, covs)
-    covs, precisions, regularized = regularize_covariances(covs, ridge=ridge, floor=floor)
-    d = means.shape[1]
+    iu = np.triu_indices(means.shape[1])
+    # The symmetrised upper triangles: what a packed row holds.
+    triangles = 0.5 * (covs[:, iu[0], iu[1]] + covs[:, iu[1], iu[0]])
+    return _terms_from_triangles(means, triangles, ridge, floor)
+
+
+def packed_gaussian_terms(X, *, origin=None, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR) -> GaussianTerms:
+    """:func:`gaussian_terms` of packed rows ``[mean, cov[triu]]``, means moved to ``origin``.
+
+    The estimators' path: a packed covariance is symmetric by construction
+    and its triangle is already in the layout the terms are computed in.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d + d * (d + 1) / 2)
+        Packed Gaussians (:func:`knn_genre.features.gaussian.pack`), float64, finite.
+    origin : ndarray of shape (d,), optional
+        Subtracted from every mean (see :func:`gaussian_terms`); default 0.
+    ridge, floor : float
+        See :func:`~knn_genre.features.gaussian.regularize_covariances`.
+
+    Returns
+    -------
+    GaussianTerms
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.features.gaussian import pack
+    >>> from knn_genre.classifiers.divergence import packed_gaussian_terms, symmetric_kl_from_terms
+    >>> X = pack(np.array([[0.0, 0.0], [1.0, 0.0]]), np.stack([np.eye(2), 2 * np.eye(2)]))
+    >>> terms = packed_gaussian_terms(X, origin=X[:, :2].mean(axis=0))
+    >>> symmetric_kl_from_terms(terms, terms).round(4).tolist()
+    [[0.0, 1.25], [1.25, 0.0]]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    d = packed_dim(X.shape[1]) if X.ndim == 2 else 0
+    if d == 0 or not np.all(np.isfinite(X)):
+        raise ParameterError(f"finite packed Gaussians of shape (n, d + d(d+1)/2) expected, got shape {X.shape}")
+    means = X[:, :d] - (0.0 if origin is None else np.asarray(origin, dtype=np.float64))
+    return _terms_from_triangles(means, X[:, d:], ridge, floor)
+
+
+# Gaussians whose terms are computed at once: enough that the fixed cost of
+# the factorisation's 2d vector steps is shared, few enough that its work
+# arrays (two of d x d per Gaussian) stay in the processor's caches.
+_TERMS_CHUNK = 2048
+
+
+@functools.lru_cache(maxsize=None)
+def _triangle_layout(d: int):
+    """``triu_indices(d)``, the weights of :attr:`GaussianTerms.second_moments`, flat indices of the triangle."""
     iu = np.triu_indices(d)
     # Doubling the off-diagonal of one factor makes the triangle dot product
     # equal to the full Frobenius product of two symmetric matrices.
     weight = np.where(iu[0] == iu[1], 1.0, 2.0)
+    flat_upper = iu[0] * d + iu[1]
+    for array in (*iu, weight, flat_upper):
+        array.setflags(write=False)
+    return iu, weight, flat_upper
+
+
+def _terms_from_triangles(means: np.ndarray, triangles: np.ndarray, ridge, floor) -> GaussianTerms:
+    """The terms of Gaussians ``means (n, d)`` with symmetric covariances ``triangles (n, p)``."""
+    n, d = means.shape
+    p = _triangle(d)
+    iu, weight, flat_upper = _triangle_layout(d)
+    left = np.empty((n, 2 * p + 2 * d + 2))
+    regularized = np.empty(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, with the cause
-        second = covs[:, iu[0], iu[1]] + means[:, iu[0]] * means[:, iu[1]]
-        second *= weight
-        precision_means = np.einsum("nij,nj->ni", precisions, means)
-        terms = GaussianTerms(
-            means=means,
-            second_moments=second,
-            precisions=precisions[:, iu[0], iu[1]],
-            precision_means=precision_means,
-            mahalanobis=np.einsum("ni,ni->n", means, precision_means),
-            regularized=regularized,
-        )
-    if not all(np.all(np.isfinite(v)) for v in vars(terms).values() if v.dtype.kind == "f"):
+        for start in range(0, n, _TERMS_CHUNK):
+            rows = slice(start, min(start + _TERMS_CHUNK, n))
+            # Stacked on the last axis: one vector operation per step for all of them.
+            tri, prec, regularized[rows] = regularize_stacked(
+                np.ascontiguousarray(triangles[rows].T), ridge=ridge, floor=floor
+            )
+            mu = np.ascontiguousarray(means[rows].T)
+            h = np.einsum("ijn,jn->in", prec, mu)
+            moments = mu[iu[0]] * mu[iu[1]]
+            moments += tri
+            out = left[rows]
+            np.multiply(moments.T, weight, out=out[:, :p])
+            out[:, p : 2 * p] = prec.reshape(d * d, -1)[flat_upper].T
+            out[:, 2 * p : 2 * p + d] = h.T
+            out[:, 2 * p + d : 2 * p + 2 * d] = means[rows]
+            out[:, -2] = np.einsum("in,in->n", mu, h)
+    left[:, -1] = 1.0
+    if not np.all(np.isfinite(left)):
         raise ParameterError(
             "divergence terms overflow float64: means or covariances are too large "
-            f"(largest |mean| {np.abs(means).max():.3g}, largest |cov| {np.abs(covs).max():.3g})"
+            f"(largest |mean| {np.abs(means).max():.3g}, largest |cov| {np.abs(triangles).max():.3g})"
         )
-    return terms
+    return GaussianTerms(left, regularized)
 
 
 def _check_same_dim(a: GaussianTerms, b: GaussianTerms):
@@ -247,11 +353,11 @@ def _divergence_block(left, right, left_norms=None, right_norms=None) -> np.ndar
     if right_norms is None:
         right_norms = _row_norms(right)
     out = left @ right.T
-    np.maximum(out, 0.0, out=out)
     if out.size == 0:
         return out
     bound = left.shape[1] * np.finfo(np.float64).eps * left_norms
     # Only rows with some value that small need the elementwise test: rare.
+    # Negative values (rounding) are among them, as the bound is >= 0.
     near = np.flatnonzero(out.min(axis=1) <= bound * right_norms.max())
     if len(near):
         sub = out[near]
@@ -386,33 +492,57 @@ def _smallest_by_argmin(block: np.ndarray, k: int):
     pick a masked entry again; then None is returned, and the caller uses
     :func:`_smallest_by_partition`. ``block`` is restored before returning.
     """
-    m = block.shape[0]
-    rows = np.arange(m)
-    dist = np.empty((m, k))
-    cols = np.empty((m, k), dtype=np.intp)
+    m, r = block.shape
+    # Flat indices into the block: cheaper than pairs of row and column indices.
+    flat = block.reshape(-1) if block.flags.c_contiguous else None
+    if flat is None:
+        block = np.ascontiguousarray(block)
+        flat = block.reshape(-1)
+    row_starts = np.arange(0, m * r, r)
+    dist = np.empty((k, m))
+    cols = np.empty((k, m), dtype=np.intp)
+    at = np.empty((k, m), dtype=np.intp)
     for j in range(k):
-        pick = block.argmin(axis=1)
-        cols[:, j] = pick
-        dist[:, j] = block[rows, pick]
-        block[rows, pick] = np.inf
+        block.argmin(axis=1, out=cols[j])
+        np.add(row_starts, cols[j], out=at[j])
+        np.take(flat, at[j], out=dist[j])
+        flat[at[j]] = np.inf
     # In reverse: a masked entry picked again must get back its first value.
     for j in reversed(range(k)):
-        block[rows, cols[:, j]] = dist[:, j]
+        flat[at[j]] = dist[j]
     if not np.all(np.isfinite(dist)):
         return None
-    return dist, cols
+    return dist.T, cols.T
 
 
-def _check_pairing(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size, exclude_self) -> int:
-    """Validate a query/reference pairing; return the references available per query."""
-    _check_same_dim(query_terms, ref_terms)
+def _pairing(query_terms, ref_terms, block_size, exclude_self, divergences):
+    """Validate a query/reference pairing; ``(nq, nr, tiles)`` with the tiles to reduce."""
     check_integer("block_size", block_size)
-    nq, nr = query_terms.n, ref_terms.n
+    if divergences is None:
+        _check_same_dim(query_terms, ref_terms)
+        nq, nr = query_terms.n, ref_terms.n
+        tiles = _tiles(query_terms, ref_terms, block_size)
+    else:
+        divergences = np.asarray(divergences, dtype=np.float64)
+        if divergences.ndim != 2:
+            raise ParameterError(f"divergences of shape (n_queries, n_references) expected, got {divergences.shape}")
+        nq, nr = divergences.shape
+        tiles = _precomputed_tiles(divergences, block_size)
     if exclude_self and nq != nr:
         raise ParameterError(
             f"exclude_self needs the queries to be the references; got {nq} queries and {nr} references"
         )
-    return nr - 1 if exclude_self else nr
+    return nq, nr, tiles
+
+
+def _precomputed_tiles(divergences: np.ndarray, block_size: int):
+    """:func:`_tiles` of a matrix already computed: copies, which the reductions may modify."""
+    nq, nr = divergences.shape
+    for r0 in range(0, nq, block_size):
+        rows = slice(r0, min(r0 + block_size, nq))
+        for c0 in range(0, nr, block_size):
+            cols = slice(c0, min(c0 + block_size, nr))
+            yield rows, cols, np.array(divergences[rows, cols], order="C")
 
 
 def _tiles(query_terms: GaussianTerms, ref_terms: GaussianTerms, block_size: int):
@@ -448,6 +578,7 @@ def kneighbors_symmetric_kl(
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_self: bool = False,
     transform=None,
+    divergences: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` reference Gaussians nearest to each query in symmetric KL.
 
@@ -478,6 +609,11 @@ def kneighbors_symmetric_kl(
         slices) before the nearest are picked, to rank by a function of the
         divergence that depends on the pair, such as mutual proximity
         (:mod:`knn_genre.classifiers.hubness`). It may work in place.
+    divergences : ndarray of shape (nq, nr), optional
+        The divergences already computed (sliced from a
+        :class:`~knn_genre.classifiers.cache.DivergenceCache`): the
+        neighbours are picked from them, tile by tile, and the terms
+        (which may then be None) are not used. It is not modified.
 
     Returns
     -------
@@ -498,14 +634,14 @@ def kneighbors_symmetric_kl(
     ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
     """
     check_integer("k", k)
-    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
-    nq = query_terms.n
+    nq, nr, tiles = _pairing(query_terms, ref_terms, block_size, exclude_self, divergences)
+    available = nr - 1 if exclude_self else nr
     if k > available:
         raise ParameterError(f"k={k} must be <= {available}, the number of references available")
     distances = np.empty((nq, k))
     indices = np.empty((nq, k), dtype=np.intp)
     best = None
-    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+    for rows, cols, block in tiles:
         if cols.start == 0:
             best = None  # a new block of queries
         if transform is not None:
@@ -516,9 +652,59 @@ def kneighbors_symmetric_kl(
         if best is not None:
             found = _sort_lex(np.hstack([best[0], found[0]]), np.hstack([best[1], found[1]]), k)
         best = found
-        if cols.stop == ref_terms.n:  # the last tile of this block of queries
+        if cols.stop == nr:  # the last tile of this block of queries
             distances[rows], indices[rows] = best
     return distances, indices
+
+
+def kneighbors_sharded(query_terms: GaussianTerms, shards, k: int, *, block_size: int = DEFAULT_BLOCK_SIZE):
+    """:func:`kneighbors_symmetric_kl` against references that come shard by shard.
+
+    For a reference library too large to hold at once (or spread over
+    machines): each shard is searched on its own and its ``k`` nearest are
+    merged into the running ``k`` nearest, so only one shard's terms are in
+    memory at a time, and the result is the same as one search over all of
+    them (ties included: equal divergences go to the lowest global index).
+
+    Parameters
+    ----------
+    query_terms : GaussianTerms
+    shards : iterable of (int, GaussianTerms)
+        ``(offset, terms)``: the global index of the shard's first
+        reference, and the shard's terms, built with the queries' origin.
+        Shards may come in any order; their references must not overlap.
+    k : int
+        Neighbours per query, at most the number of references over all shards.
+
+    Returns
+    -------
+    distances, indices : ndarray of shape (nq, k)
+        As :func:`kneighbors_symmetric_kl`, indices global.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> covs = np.tile(np.eye(2), (4, 1, 1))
+    >>> refs = np.array([[0.0, 0], [3, 0], [1, 0], [-1, 0]])
+    >>> shards = [(0, gaussian_terms(refs[:2], covs[:2])), (2, gaussian_terms(refs[2:], covs[2:]))]
+    >>> dist, ind = kneighbors_sharded(gaussian_terms(np.zeros((1, 2)), covs[:1]), shards, 3)
+    >>> ind.tolist(), dist.tolist()
+    ([[0, 2, 3]], [[0.0, 1.0, 1.0]])
+    """
+    check_integer("k", k)
+    best, seen = None, 0
+    for offset, terms in shards:
+        if terms.n == 0:
+            continue
+        dist, ind = kneighbors_symmetric_kl(query_terms, terms, min(k, terms.n), block_size=block_size)
+        ind += int(offset)
+        seen += terms.n
+        if best is not None:
+            dist, ind = _sort_lex(np.hstack([best[0], dist]), np.hstack([best[1], ind]), k)
+        best = (dist, ind)
+    if best is None or seen < k:
+        raise ParameterError(f"k={k} must be <= {seen}, the number of references in the shards")
+    return best
 
 
 def symmetric_kl_moments(
@@ -528,6 +714,7 @@ def symmetric_kl_moments(
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_self: bool = False,
     transform=None,
+    divergences: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each query's divergences to all references.
 
@@ -546,6 +733,8 @@ def symmetric_kl_moments(
     transform : callable, optional
         Elementwise function of the divergences (e.g. ``np.log1p``) whose
         moments are wanted instead.
+    divergences : ndarray of shape (nq, nr), optional
+        The divergences already computed, as in :func:`kneighbors_symmetric_kl`.
 
     Returns
     -------
@@ -564,14 +753,14 @@ def symmetric_kl_moments(
     >>> mean.tolist(), std.tolist()
     ([5.0, 2.5, 6.5], [4.0, 1.5, 2.5])
     """
-    available = _check_pairing(query_terms, ref_terms, block_size, exclude_self)
-    nq = query_terms.n
+    nq, nr, tiles = _pairing(query_terms, ref_terms, block_size, exclude_self, divergences)
+    available = nr - 1 if exclude_self else nr
     if available < 1:
         raise ParameterError(f"moments need at least one reference per query, there are {available}")
     mean = np.zeros(nq)
     m2 = np.zeros(nq)
     count = np.zeros(nq)
-    for rows, cols, block in _tiles(query_terms, ref_terms, block_size):
+    for rows, cols, block in tiles:
         if transform is not None:
             block = transform(block)
         valid = np.ones(block.shape, dtype=bool)

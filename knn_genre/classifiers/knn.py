@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_RIDGE, packed_dim, unpack
-from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, kneighbors_symmetric_kl, symmetric_kl_moments
+from .divergence import DEFAULT_BLOCK_SIZE, kneighbors_symmetric_kl, packed_gaussian_terms, symmetric_kl_moments
 from .hubness import MP_TRANSFORM, mutual_proximity_gaussian
 
 __all__ = ["KLKNNClassifier", "vote"]
@@ -85,6 +85,18 @@ def vote(labels: np.ndarray, weights: np.ndarray, n_classes: int) -> tuple[np.nd
     return labels[rows, first_tied], votes
 
 
+def _check_targets(y: np.ndarray) -> None:
+    """``check_classification_targets``, skipped for labels that can only be classes.
+
+    A 1-d array of strings, integers or booleans is always binary or
+    multiclass; scikit-learn's inspection of it costs 0.15 ms per fit
+    (more than the rest of fitting 600 tracks), so only other labels
+    (floats, objects) are inspected.
+    """
+    if y.ndim != 1 or y.dtype.kind not in "USiub":
+        check_classification_targets(y)
+
+
 class KLKNNClassifier(ClassifierMixin, BaseEstimator):
     """k-nearest neighbours in symmetric KL divergence between track Gaussians.
 
@@ -114,6 +126,11 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         that are near everything; ``kneighbors`` then returns these
         distances. It costs a second pass over the divergences, and at fit
         one pass over all training pairs.
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        Divergences computed once for a set of tracks (an evaluation's):
+        when the training tracks and the queries are all rows of it, their
+        divergences are taken from it instead of computed. Results are the
+        same up to rounding.
 
     Attributes
     ----------
@@ -128,7 +145,8 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
     means_ : ndarray of shape (n_samples, d)
         Training means, as given.
     covariances_ : ndarray of shape (n_samples, d, d)
-        Training covariances, as given (before regularisation).
+        Training covariances, as given (before regularisation); unpacked
+        when read.
     origin_ : ndarray of shape (d,)
         Mean of the training means. It is subtracted from every mean before
         the divergence terms are computed: divergences do not change under a
@@ -173,12 +191,14 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         ridge=DEFAULT_RIDGE,
         block_size=DEFAULT_BLOCK_SIZE,
         hubness=None,
+        cache=None,
     ):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.ridge = ridge
         self.block_size = block_size
         self.hubness = hubness
+        self.cache = cache
 
     # -- validation ---------------------------------------------------------
 
@@ -189,9 +209,9 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         check_integer("block_size", self.block_size)
         check_choice("hubness", self.hubness, _HUBNESS)
 
-    def _terms(self, means, covs):
-        """Divergence terms of Gaussians, centred on the training origin."""
-        return gaussian_terms(means - self.origin_, covs, ridge=self.ridge)
+    def _terms(self, X):
+        """Divergence terms of packed Gaussians, centred on the training origin."""
+        return packed_gaussian_terms(X, origin=self.origin_, ridge=self.ridge)
 
     # -- fitting ------------------------------------------------------------
 
@@ -217,7 +237,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        _check_targets(y)
         n_samples, width = X.shape
         if self.n_neighbors > n_samples:
             raise ParameterError(
@@ -231,21 +251,47 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         self.dim_ = packed_dim(width)
         self.classes_, self._y = np.unique(y, return_inverse=True)
         self.n_samples_fit_ = n_samples
-        self.means_, self.covariances_ = unpack(X)
+        self._fit_X = X.copy()  # what covariances_ unpacks, when asked
+        self.means_ = self._fit_X[:, : self.dim_]
         self.origin_ = self.means_.mean(axis=0)
-        self.reference_terms_ = self._terms(self.means_, self.covariances_)
+        self.reference_terms_ = self._terms(X)
+        self._fit_rows = self._cache_rows(X, fitting=True)
         self.reference_moments_ = None
         if self.hubness == "mutual_proximity":
-            self.reference_moments_ = self._moments(self.reference_terms_, exclude_self=True)
+            self.reference_moments_ = self._moments(
+                self.reference_terms_, exclude_self=True, divergences=self._cached_divergences(self._fit_rows)
+            )
         return self
 
-    def _moments(self, query_terms, exclude_self):
+    def _cache_rows(self, X, fitting=False):
+        """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
+        cache = self.cache
+        if cache is None or (not fitting and self._fit_rows is None):
+            return None
+        if not cache.usable or cache.ridge != self.ridge:
+            return None
+        return cache.rows_of(X)
+
+    def _cached_divergences(self, rows):
+        """Divergences of cached query ``rows`` to the training tracks, or None."""
+        if rows is None or self._fit_rows is None:
+            return None
+        return self.cache.block(rows, self._fit_rows)
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        """Training covariances, shape (n_samples, d, d), as given (before regularisation)."""
+        check_is_fitted(self)
+        return unpack(self._fit_X)[1]
+
+    def _moments(self, query_terms, exclude_self, divergences=None):
         return symmetric_kl_moments(
             query_terms,
             self.reference_terms_,
             block_size=self.block_size,
             exclude_self=exclude_self,
             transform=MP_TRANSFORM,
+            divergences=divergences,
         )
 
     # -- queries ------------------------------------------------------------
@@ -286,10 +332,12 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         """``kneighbors`` on validated ``X`` (or ``None``: the training set, self excluded)."""
         if X is None:
             query, exclude_self = self.reference_terms_, True
+            divergences = self._cached_divergences(self._fit_rows)
             available = self.n_samples_fit_ - 1
             which = "training tracks other than the query itself (X=None)"
         else:
-            query, exclude_self = self._terms(*unpack(X)), False
+            divergences = self._cached_divergences(self._cache_rows(X))
+            query, exclude_self = (self._terms(X) if divergences is None else None), False
             available = self.n_samples_fit_
             which = "training tracks"
         if k > available:
@@ -297,7 +345,9 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
         transform = None
         if self.hubness == "mutual_proximity":
             ref_mean, ref_std = self.reference_moments_
-            q_mean, q_std = (ref_mean, ref_std) if exclude_self else self._moments(query, exclude_self=False)
+            q_mean, q_std = (
+                (ref_mean, ref_std) if exclude_self else self._moments(query, exclude_self=False, divergences=divergences)
+            )
 
             def transform(block, rows, cols):
                 return mutual_proximity_gaussian(
@@ -311,6 +361,7 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
             block_size=self.block_size,
             exclude_self=exclude_self,
             transform=transform,
+            divergences=divergences,
         )
 
     def _vote(self, X):

@@ -491,7 +491,7 @@ def expand_names(names: Sequence[str], family: str | None = None) -> list[str]:
 
 def make_model(name: str, *, family: str = "gaussian", k: int | None = None, params: dict | None = None,
                search: bool = True, seed: int = 0, n_jobs: int | None = None,
-               gaussian_columns: int | None = None) -> "RegisteredModel":
+               gaussian_columns: int | None = None, cache=None) -> "RegisteredModel":
     """An unfitted :class:`RegisteredModel` for the registry entry ``name``.
 
     Parameters
@@ -515,6 +515,8 @@ def make_model(name: str, *, family: str = "gaussian", k: int | None = None, par
     gaussian_columns : int, optional
         For ``gaussian+table``: the width of the Gaussian block of the rows,
         set as the variant's ``layout_param``.
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        See :class:`RegisteredModel`.
     """
     variant = get_spec(name).variant(family)
     params = dict(params or {})
@@ -522,7 +524,7 @@ def make_model(name: str, *, family: str = "gaussian", k: int | None = None, par
         params[variant.k_param] = k
     if gaussian_columns is not None and variant.layout_param is not None:
         params[variant.layout_param] = int(gaussian_columns)
-    return RegisteredModel(name, family=family, params=params, search=search, random_state=seed, n_jobs=n_jobs)
+    return RegisteredModel(name, family=family, params=params, search=search, random_state=seed, n_jobs=n_jobs, cache=cache)
 
 
 def decide_groups(proba: np.ndarray, row_predictions: np.ndarray, index: np.ndarray, n_groups: int, classes: np.ndarray) -> np.ndarray:
@@ -586,6 +588,10 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
     random_state : int, default=0
     n_jobs : int, optional
         Parallel fits of the search.
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        Given to the estimators that can use it (the KL models, the
+        vectoriser of the Gaussian SVM): an evaluation computes divergences
+        and vectors once for all its folds.
 
     Attributes
     ----------
@@ -615,7 +621,8 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
     (['jazz'], ['jazz', 'rock'])
     """
 
-    def __init__(self, name="knn", *, family="gaussian", params=None, search=True, param_grid=None, random_state=0, n_jobs=None):
+    def __init__(self, name="knn", *, family="gaussian", params=None, search=True, param_grid=None, random_state=0, n_jobs=None,
+                 cache=None):
         self.name = name
         self.family = family
         self.params = params
@@ -623,6 +630,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         self.param_grid = param_grid
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.cache = cache
 
     @property
     def spec(self) -> ModelSpec:
@@ -630,7 +638,12 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
 
     def _base(self):
         check_choice("family", self.family, FAMILY_NAMES)
-        return self.spec.variant(self.family).make(self.random_state)
+        base = self.spec.variant(self.family).make(self.random_state)
+        if self.cache is not None:
+            # Every estimator (or pipeline step) that can use the cache gets it.
+            keys = [key for key in base.get_params(deep=True) if key == "cache" or key.endswith("__cache")]
+            base.set_params(**dict.fromkeys(keys, self.cache))
+        return base
 
     def fit(self, X, y, groups=None):
         """Search (if the entry has a grid and ``search``), fit, calibrate.

@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
 from .cv import InnerStratifiedKFold
-from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
+from .divergence import DEFAULT_BLOCK_SIZE, packed_gaussian_terms, symmetric_kl_from_terms
 from .probability import fit_sigmoid, sigmoid_probabilities, softmax_probabilities
 
 __all__ = [
@@ -131,6 +131,10 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
     covariance : {"raw", "log-variance", "log-euclidean"}, default="log-euclidean"
     ridge : float, default=1e-8
         Relative eigenvalue floor of the regularisation, >= 0.
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        When the rows of ``X`` are all rows of it, their vectors are
+        computed once for all its rows and taken from it (the same numbers:
+        the transform is row by row).
 
     Attributes
     ----------
@@ -153,9 +157,10 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
     (1, 5)
     """
 
-    def __init__(self, covariance="log-euclidean", *, ridge=DEFAULT_RIDGE):
+    def __init__(self, covariance="log-euclidean", *, ridge=DEFAULT_RIDGE, cache=None):
         self.covariance = covariance
         self.ridge = ridge
+        self.cache = cache
 
     def _check_params(self):
         check_choice("covariance", self.covariance, _COVARIANCE_MODES)
@@ -196,6 +201,14 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if self.covariance == "raw":
             return X.copy()
+        rows = self.cache.rows_of(X) if self.cache is not None else None
+        if rows is not None:
+            key = ("vectorize", self.covariance, float(self.ridge))
+            return self.cache.vectors(key, self._vectors)[rows]
+        return self._vectors(X)
+
+    def _vectors(self, X: np.ndarray) -> np.ndarray:
+        """The transform of validated packed rows, row by row."""
         means, covs = unpack(X)
         covs, _, _ = regularize_covariances(covs, ridge=self.ridge, floor=DEFAULT_FLOOR)
         d = self.dim_
@@ -297,6 +310,13 @@ class _TrainingKernel:
             return cls(kernel, None, 0, 0.0)
         return cls(*clip_spectrum(kernel))
 
+    def frozen(self) -> "_TrainingKernel":
+        """Itself with read-only arrays: kept by a cache for other fits, nobody may change them."""
+        for array in (self.kernel, self.projection):
+            if array is not None:
+                array.setflags(write=False)
+        return self
+
     def rows(self, divergences, gamma: float, scale: float) -> np.ndarray:
         """Kernel rows of queries at these divergences from the training tracks, shape (m, n)."""
         kernel = np.exp(-gamma * divergences / scale)
@@ -371,6 +391,12 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     block_size : int, default=1024
         Test tracks whose kernel rows are computed at once
         (``block_size * n_train * 8`` bytes).
+    cache : knn_genre.classifiers.cache.DivergenceCache, optional
+        Divergences computed once for a set of tracks (an evaluation's):
+        when the training tracks and the queries are all rows of it, their
+        divergences are taken from it, and the clipped training kernel of
+        the same tracks and ``gamma`` is decomposed once whatever ``C``.
+        Results are the same up to rounding.
 
     Attributes
     ----------
@@ -436,6 +462,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         random_state=0,
         ridge=DEFAULT_RIDGE,
         block_size=DEFAULT_BLOCK_SIZE,
+        cache=None,
     ):
         self.C = C
         self.gamma = gamma
@@ -447,6 +474,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.ridge = ridge
         self.block_size = block_size
+        self.cache = cache
 
     def _check_params(self):
         check_number("C", self.C, minimum=0, strict=True)
@@ -464,8 +492,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         check_integer("block_size", self.block_size)
 
     def _terms(self, X):
-        means, covs = unpack(X)
-        return gaussian_terms(means - self.origin_, covs, ridge=self.ridge)
+        return packed_gaussian_terms(X, origin=self.origin_, ridge=self.ridge)
 
     def training_divergences(self, X) -> np.ndarray:
         """Symmetric KL between the rows of ``X``, as ``fit`` uses them, shape (n, n).
@@ -477,7 +504,11 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         means, _ = unpack(X)
         self.origin_ = means.mean(axis=0)
         self.reference_terms_ = self._terms(X)
-        div = symmetric_kl_from_terms(self.reference_terms_, self.reference_terms_)
+        self._fit_rows = self._cache_rows(X, fitting=True)
+        if self._fit_rows is None:
+            div = symmetric_kl_from_terms(self.reference_terms_, self.reference_terms_)
+        else:
+            div = self.cache.block(self._fit_rows, self._fit_rows)
         div = 0.5 * (div + div.T)
         np.fill_diagonal(div, 0.0)
         return div
@@ -519,7 +550,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.dim_ = packed_dim(X.shape[1])
         div = self.training_divergences(X)
         self.scale_ = _divergence_scale(div, self.scale)
-        fitted = _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum)
+        fitted = self._training_kernel(div)
         self.projection_ = fitted.projection
         self.n_negative_eigenvalues_ = fitted.n_negative
         self.negative_mass_ = fitted.negative_mass
@@ -550,6 +581,23 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
             self.sigmoids_ = np.array([fit_sigmoid(scores[:, k], y == c) for k, c in enumerate(self.classes_)])
         self.calibrated_ = True
 
+    def _training_kernel(self, div) -> "_TrainingKernel":
+        """The kernel of the training divergences; shared through ``cache`` when the tracks are its rows."""
+        if self._fit_rows is None:
+            return _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum)
+        # The same tracks and gamma (and scale, which follows from them) give the same kernel, whatever C.
+        key = ("klsvm", self._fit_rows.tobytes(), float(self.gamma), self.scale_, self.spectrum)
+        return self.cache.kernel(key, lambda: _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum).frozen())
+
+    def _cache_rows(self, X, fitting=False):
+        """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
+        cache = self.cache
+        if cache is None or (not fitting and self._fit_rows is None):
+            return None
+        if not cache.usable or cache.ridge != self.ridge:
+            return None
+        return cache.rows_of(X)
+
     def _per_block(self, X, method: str) -> list:
         """``method`` of the fitted SVC on each block of kernel rows of the queries ``X``."""
         check_is_fitted(self)
@@ -558,11 +606,16 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
 
     def _kernel_rows(self, X):
         """Kernel of query blocks against the training tracks, shape (m, n_train) each."""
-        terms = self._terms(X)
-        for r0 in range(0, terms.n, self.block_size):
-            rows = slice(r0, min(r0 + self.block_size, terms.n))
+        cached = self._cache_rows(X)
+        terms = self._terms(X) if cached is None else None
+        n = len(X)
+        for r0 in range(0, n, self.block_size):
+            rows = slice(r0, min(r0 + self.block_size, n))
             # Computed as at fit: identical tracks are at exactly 0 here too.
-            div = symmetric_kl_from_terms(terms, self.reference_terms_, rows)
+            if cached is None:
+                div = symmetric_kl_from_terms(terms, self.reference_terms_, rows)
+            else:
+                div = self.cache.block(cached[rows], self._fit_rows)
             kernel = np.exp(-self.gamma * div / self.scale_)
             yield kernel if self.projection_ is None else kernel @ self.projection_
 

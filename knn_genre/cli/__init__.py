@@ -33,6 +33,7 @@ __all__ = [
     "positive_int",
     "positive_float",
     "non_negative_float",
+    "checked",
     "output_problem",
     "check_outputs",
     "with_hint",
@@ -111,6 +112,19 @@ def non_negative_float(text: str) -> float:
     return _argument(lambda v: check_number("value", v, minimum=0), text, float)
 
 
+def checked(check: Callable[[str], object]) -> Callable[[str], object]:
+    """argparse type from a library check of the text: its ParameterError becomes argparse's message."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(check, "__name__", "value")  # what argparse calls the type
+    return convert
+
+
 def output_problem(path: str | os.PathLike, *, create_folder: bool = False) -> str | None:
     """Why the file ``path`` could not be written, or None; checked before any work starts.
 
@@ -151,6 +165,8 @@ _HINTS = (
     ("no such model file", "train one with python -m knn_genre.train --features FILE -o MODEL"),
     ("keeps no reference tracks", "train one with python -m knn_genre.train --model knn --features FILE -o MODEL"),
     ("pickle stream", "import it with python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"),
+    ("packages dask and distributed", "install them with pip install 'knn_genre[dask]'"),
+    ("no Dask worker joined", "start workers with: dask worker ADDRESS"),
 )
 
 

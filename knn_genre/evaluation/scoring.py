@@ -34,6 +34,7 @@ from sklearn.metrics import (
 
 from ..classifiers.registry import decide_groups
 from ..errors import check_choice
+from .parallel import FoldFit, fit_folds
 
 __all__ = ["ModelResult", "track_decisions", "evaluate_models", "compare_models", "chance_accuracy", "pooled_metrics"]
 
@@ -227,7 +228,8 @@ def pooled_metrics(truth, predicted, probabilities, genres) -> dict:
 
 
 def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callable | None = None,
-                    on_progress: Callable | None = None, chance: dict | None = None) -> list[ModelResult]:
+                    on_progress: Callable | None = None, chance: dict | None = None,
+                    n_jobs: int | None = 1) -> list[ModelResult]:
     """Fit and score every model on the same splits.
 
     Parameters
@@ -249,42 +251,44 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         Called after each fit, e.g. to record chosen hyper-parameters.
     on_progress : callable(done, total, label), optional
         Called after each (model, fold), with the number done of
-        ``len(models) * len(splits)``.
+        ``len(models) * len(splits)``, as they finish.
     chance : dict of name -> strategy, optional
         Baselines whose expected accuracy (:func:`chance_accuracy` with that
         strategy, per fold) goes into their ``extra["chance_level"]`` (the
         mean over folds) and ``extra["chance_level_per_fold"]``.
+    n_jobs : int or None, default=1
+        (model, fold) fits run at once, in worker processes (joblib's
+        ``n_jobs``: -1 is all cores) or on the active joblib backend (see
+        :mod:`knn_genre.evaluation.parallel`); the numbers do not depend on it.
 
     Returns
     -------
     list of ModelResult, in the order of ``models``
     """
-    rows_of = {family: np.asarray(rows) for family, rows in X.items()} if isinstance(X, dict) else None
-    X = None if rows_of is not None else np.asarray(X)
+    X = {family: np.asarray(rows) for family, rows in X.items()} if isinstance(X, dict) else np.asarray(X)
     y = np.asarray(y)
     genres = np.unique(y)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     segmented = len(np.unique(groups)) < len(groups)
-    total, done = len(models) * len(splits), 0
+    total, finished = len(models) * len(splits), []
+
+    def done_one(name, fold):
+        finished.append((name, fold))
+        if on_progress:
+            on_progress(len(finished), total, f"{name} fold {fold + 1}/{len(splits)}")
+
+    fits = fit_folds(_fit_fold, models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
     results = []
     for name, model in models.items():
-        X_model = X if rows_of is None else rows_of[model.family]
         accs, fit_s, pred_s, track_accs, tested = [], [], [], [], []
         true_all, pred_all, proba_all, predictions = [], [], [], []
         for fold, (train, test) in enumerate(splits):
-            est = clone(model)
-            t0 = time.perf_counter()
-            if segmented and _takes_groups(est):
-                est.fit(X_model[train], y[train], groups=groups[train])
-            else:
-                est.fit(X_model[train], y[train])
-            t1 = time.perf_counter()
-            rows, proba, tracks, decided, track_proba = _fold_decisions(est, X_model[test], groups[test])
-            t2 = time.perf_counter()
-            fit_s.append(t1 - t0)
-            pred_s.append(t2 - t1)
-            proba = _columns(proba, est.classes_, genres)
-            track_proba = _columns(track_proba, est.classes_, genres)
+            fitted = fits.pop((name, fold))
+            est, rows, tracks, decided = fitted.estimator, fitted.rows, fitted.tracks, fitted.decided
+            fit_s.append(fitted.fit_seconds)
+            pred_s.append(fitted.predict_seconds)
+            proba = _columns(fitted.proba, est.classes_, genres)
+            track_proba = _columns(fitted.track_proba, est.classes_, genres)
             truth = dict(zip(groups[test].tolist(), y[test].tolist()))
             tracks, decided = tracks.tolist(), decided.tolist()
             predictions += [
@@ -305,9 +309,6 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
                 proba_all.append(track_proba)
             if on_fold:
                 on_fold(name, fold, est)
-            done += 1
-            if on_progress:
-                on_progress(done, total, f"{name} fold {fold + 1}/{len(splits)}")
         yt, yp, pooled = np.concatenate(true_all), np.concatenate(pred_all), np.concatenate(proba_all)
         metrics = pooled_metrics(yt, yp, pooled, genres)
         extra = {}
@@ -390,6 +391,20 @@ def compare_models(results: list[ModelResult], baselines=()) -> list[ModelResult
         if best_model is not None:
             r.extra["vs_best_model"] = _paired(r, best_model)
     return results
+
+
+def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
+    """One (model, fold) task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
+    est = clone(model)
+    t0 = time.perf_counter()
+    if segmented and _takes_groups(est):
+        est.fit(X[train], y[train], groups=groups[train])
+    else:
+        est.fit(X[train], y[train])
+    t1 = time.perf_counter()
+    rows, proba, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
+    t2 = time.perf_counter()
+    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1, proba, track_proba)
 
 
 def _takes_groups(estimator) -> bool:

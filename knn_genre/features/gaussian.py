@@ -15,6 +15,7 @@ without loading any DSP library.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -32,6 +33,9 @@ __all__ = [
     "packed_dim",
     "gaussian_problems",
     "regularize_covariances",
+    "regularize_stacked",
+    "stacked_to_full",
+    "triangle_rows",
 ]
 
 #: Relative eigenvalue floor: eigenvalues below ``DEFAULT_RIDGE`` times the
@@ -42,9 +46,6 @@ DEFAULT_RIDGE = 1e-8
 #: Absolute eigenvalue floor in squared feature units, for covariances with
 #: no scale of their own (all zero). MFCC variances are O(1-100).
 DEFAULT_FLOOR = 1e-12
-
-# Covariances factorised per batched Cholesky call in the fast path.
-_CHOLESKY_CHUNK = 1024
 
 # Relative tolerance for symmetry and positive semi-definiteness: loose
 # enough for float rounding, tight enough to catch edited files.
@@ -204,6 +205,8 @@ def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
     Gaussian are then finite but large (up to about ``1 / floor``), which
     keeps such tracks far from everything except each other.
 
+    The work is done by :func:`regularize_stacked`.
+
     Parameters
     ----------
     covs : array-like of shape (n, d, d)
@@ -236,84 +239,159 @@ def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
     >>> bool(np.all(np.linalg.eigvalsh(fixed) > 0))
     True
     """
-    check_number("ridge", ridge, minimum=0)
-    check_number("floor", floor, minimum=0, strict=True)
     covs = np.asarray(covs, dtype=np.float64)
     if covs.ndim != 3 or covs.shape[1] != covs.shape[2]:
         raise ParameterError(f"covariances of shape (n, d, d) expected, got {covs.shape}")
     covs = 0.5 * (covs + covs.swapaxes(1, 2))
-    n, d, _ = covs.shape
-    precisions = np.empty_like(covs)
-    healthy = _invert_healthy(covs, ridge, floor, precisions)
-    regularized = np.zeros(n, dtype=bool)
+    iu = np.triu_indices(covs.shape[1])
+    triangles, precisions, regularized = regularize_stacked(
+        np.ascontiguousarray(covs[:, iu[0], iu[1]].T), ridge=ridge, floor=floor
+    )
+    if regularized.any():
+        covs[regularized] = stacked_to_full(triangles[:, regularized]).transpose(2, 0, 1)
+    return covs, np.ascontiguousarray(precisions.transpose(2, 0, 1)), regularized
+
+
+@functools.lru_cache(maxsize=None)
+def triangle_rows(d: int) -> np.ndarray:
+    """Where row ``j`` of the upper triangle starts in ``np.triu_indices(d)`` order, shape (d + 1,).
+
+    Row ``j`` holds ``S[j, j:]``, which for a symmetric matrix is also its
+    column ``S[j:, j]``: entries ``rows[j]:rows[j + 1]`` of a packed triangle.
+    Read-only.
+    """
+    rows = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))])
+    rows.setflags(write=False)
+    return rows
+
+
+def stacked_to_full(triangles: np.ndarray) -> np.ndarray:
+    """Symmetric matrices ``(d, d, m)`` from upper triangles stacked on the last axis ``(p, m)``."""
+    d = _triangle_dim(triangles.shape[0])
+    iu = np.triu_indices(d)
+    entry = np.empty((d, d), dtype=np.intp)
+    entry[iu] = entry.T[iu] = np.arange(len(iu[0]))
+    return triangles[entry.ravel()].reshape(d, d, -1)
+
+
+def _triangle_dim(p: int) -> int:
+    d = int(round((math.sqrt(8 * p + 1) - 1) / 2))
+    if d < 1 or d * (d + 1) // 2 != p:
+        raise ParameterError(f"{p} rows is not the size of an upper triangle d(d+1)/2")
+    return d
+
+
+def regularize_stacked(triangles, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
+    """:func:`regularize_covariances` for symmetric matrices stored as stacked upper triangles.
+
+    The layout the divergence terms are computed in: column ``i`` of
+    ``triangles`` is ``S_i[np.triu_indices(d)]`` (the covariance part of a
+    packed row), so every step of the factorisation below is one vector
+    operation over all the matrices at once rather than a small LAPACK call
+    per matrix, and the matrices never need to be unpacked.
+
+    A matrix whose diagonal reaches the floor ``lo``, whose Cholesky
+    factorisation succeeds and whose ``1 / tr(S^-1)`` reaches ``lo`` keeps
+    all its eigenvalues (for a positive-definite matrix
+    ``lam_min >= 1 / tr(S^-1)``): its inverse comes from the factorisation.
+    The others, rare, are clipped by an eigen-decomposition; the decision
+    is the one the eigenvalues would make, bar matrices whose smallest
+    eigenvalue is within rounding of ``lo``.
+
+    Parameters
+    ----------
+    triangles : ndarray of shape (d * (d + 1) / 2, m)
+        Upper triangles, finite, in ``np.triu_indices(d)`` order.
+    ridge, floor : float
+        See :func:`regularize_covariances`.
+
+    Returns
+    -------
+    triangles : ndarray of shape (d * (d + 1) / 2, m)
+        The regularised matrices (the input array itself when none was clipped).
+    precisions : ndarray of shape (d, d, m)
+        Their inverses, exactly symmetric.
+    regularized : ndarray of shape (m,), bool
+        Which matrices had an eigenvalue raised.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.features.gaussian import regularize_stacked
+    >>> triangles = np.array([[4.0, 0.0], [0.0, 0.0], [1.0, 0.0]])  # diag(4, 1) and silence
+    >>> fixed, precisions, regularized = regularize_stacked(triangles)
+    >>> precisions[:, :, 0].diagonal().tolist(), regularized.tolist()
+    ([0.25, 1.0], [False, True])
+    """
+    check_number("ridge", ridge, minimum=0)
+    check_number("floor", floor, minimum=0, strict=True)
+    triangles = np.asarray(triangles, dtype=np.float64)
+    if triangles.ndim != 2:
+        raise ParameterError(f"stacked triangles of shape (d(d+1)/2, m) expected, got {triangles.shape}")
+    d = _triangle_dim(triangles.shape[0])
+    rows = triangle_rows(d)
+    diag = triangles[rows[:-1]]
+    lo = np.maximum(ridge * diag.sum(axis=0) / d, floor)
+    with np.errstate(all="ignore"):  # failed factorisations are found below, not warned about
+        precisions, trace = _cholesky_inverse(triangles, rows)
+        # lam_min <= min(diag): a diagonal entry below the floor means
+        # clipping. A failed factorisation has a NaN or infinite trace.
+        healthy = (diag.min(axis=0, initial=np.inf) >= lo) & (1.0 / trace >= lo)
     rest = np.flatnonzero(~healthy)
+    regularized = np.zeros(triangles.shape[1], dtype=bool)
     if len(rest):
-        covs[rest], precisions[rest], regularized[rest] = _clip_eigenvalues(covs[rest], ridge, floor)
-    return covs, precisions, regularized
+        full = stacked_to_full(triangles[:, rest]).transpose(2, 0, 1)
+        fixed, inverse, clipped = _clip_eigenvalues(full, ridge, floor)
+        precisions[:, :, rest] = inverse.transpose(1, 2, 0)
+        regularized[rest] = clipped
+        if clipped.any():
+            iu = np.triu_indices(d)
+            triangles = triangles.copy()
+            triangles[:, rest[clipped]] = fixed[clipped][:, iu[0], iu[1]].T
+    return triangles, precisions, regularized
 
 
-def _invert_healthy(covs, ridge, floor, out) -> np.ndarray:
-    """Invert, into ``out``, the covariances that provably need no clipping.
+def _cholesky_inverse(triangles: np.ndarray, rows: np.ndarray):
+    """Inverses of stacked symmetric matrices by Cholesky factorisation, vectorised over the stack.
 
-    A shortcut for the common case (a Cholesky factorisation and a
-    triangular inverse cost a fraction of an eigen-decomposition); the
-    decision is the same as :func:`_clip_eigenvalues` would make. For a
-    positive-definite matrix ``mean(|lam|) = trace / d`` and
-    ``lam_min >= 1 / tr(S^-1)``, so a matrix whose Cholesky factorisation
-    succeeds and whose ``1 / tr(S^-1)`` reaches the floor keeps all its
-    eigenvalues. Returns the mask of matrices inverted; the others are left
-    to the eigen-decomposition.
+    ``S = U^T U`` row by row (``U[j, j:] = (S[j, j:] - U[:j, j] . U[:j, j:]) /
+    sqrt(pivot)``), then ``P = S^-1`` from ``U^T P = U^-T`` column by column
+    from the last (the recurrence of Takahashi et al., 1973): ``P[j+1:, j] =
+    -P[j+1:, j+1:] U[j, j+1:] / U[j, j]`` and ``P[j, j] = (1 / U[j, j] -
+    U[j, j+1:] . P[j+1:, j]) / U[j, j]``. About ``d^3 / 2`` multiply-adds per
+    matrix in ``2d`` vectorised steps over all of them.
+
+    Returns ``(precisions (d, d, m), trace of each (m,))``. A matrix that is
+    not positive definite has a pivot <= 0, whose square root (NaN) or
+    reciprocal (inf) makes its trace NaN or inf; its precisions are then
+    meaningless. Call with floating-point errors ignored.
     """
-    diag = covs.diagonal(axis1=1, axis2=2)
-    lo = np.maximum(ridge * diag.sum(axis=1) / covs.shape[1], floor)
-    # lam_min <= min(diag): a diagonal entry below the floor means clipping.
-    healthy = diag.min(axis=1, initial=np.inf) >= lo
-    candidates = np.flatnonzero(healthy)
-    # Chunks, so that one matrix that is not positive definite (the batched
-    # Cholesky raises for the whole batch) sends only its chunk the slow way.
-    for start in range(0, len(candidates), _CHOLESKY_CHUNK):
-        idx = candidates[start : start + _CHOLESKY_CHUNK]
-        # A slice when the chunk is contiguous (the common case) avoids copies.
-        rows = slice(idx[0], idx[-1] + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
-        try:
-            chol = np.linalg.cholesky(covs[rows])
-        except np.linalg.LinAlgError:
-            healthy[idx] = False
-            continue
-        inv = _inverse_from_cholesky(chol)
-        safe = 1.0 / np.trace(inv, axis1=1, axis2=2) >= lo[idx]
-        if np.all(safe):
-            out[rows] = inv
+    d = len(rows) - 1
+    m = triangles.shape[1]
+    upper = np.zeros((d, d, m))
+    for j in range(d):
+        row = upper[j, j:]
+        if j:
+            np.einsum("kn,kin->in", upper[:j, j], upper[:j, j:], out=row)
+            np.subtract(triangles[rows[j] : rows[j + 1]], row, out=row)
         else:
-            out[idx[safe]] = inv[safe]
-            healthy[idx[~safe]] = False
-    return healthy
-
-
-def _inverse_from_cholesky(chol: np.ndarray) -> np.ndarray:
-    """``S^-1 = L^-T L^-1`` for a stack of lower Cholesky factors ``L`` of ``S``, symmetric.
-
-    What LAPACK's ``potri`` does, vectorised over the stack: ``L^-1`` by
-    forward substitution, one row at a time for all matrices at once, with
-    the stack on the last (contiguous) axis so that each step is a few
-    long vector operations. For d = 13 this is several times faster than
-    ``np.linalg.inv``, which runs an LU solve per matrix, and is at least as
-    accurate for positive-definite matrices.
-    """
-    n, d, _ = chol.shape
-    lower = np.ascontiguousarray(chol.transpose(1, 2, 0))  # (d, d, n)
-    inv_diag = 1.0 / lower[np.arange(d), np.arange(d)]  # (d, n)
-    x = np.zeros_like(lower)  # rows of L^-1
-    for i in range(d):
-        row = x[i]
-        if i:
-            np.einsum("jn,jkn->kn", lower[i, :i], x[:i], out=row)
-            np.negative(row, out=row)
-        row[i] += 1.0
-        row *= inv_diag[i]
-    x = np.ascontiguousarray(x.transpose(2, 0, 1))  # (n, d, d), for a fast matmul
-    inv = x.swapaxes(1, 2) @ x
-    return 0.5 * (inv + inv.swapaxes(1, 2))
+            row[...] = triangles[: rows[1]]
+        row /= np.sqrt(row[0])
+    inv_diag = 1.0 / upper.reshape(d * d, m)[:: d + 1]
+    precisions = np.empty_like(upper)
+    precisions[d - 1, d - 1] = inv_diag[d - 1] ** 2
+    for j in reversed(range(d - 1)):
+        col = precisions[j, j + 1 :]
+        u = upper[j, j + 1 :]
+        np.einsum("ikn,kn->in", precisions[j + 1 :, j + 1 :], u, out=col)
+        col *= -inv_diag[j]
+        precisions[j + 1 :, j] = col
+        diagonal = precisions[j, j]
+        np.einsum("in,in->n", u, col, out=diagonal)
+        np.subtract(inv_diag[j], diagonal, out=diagonal)
+        diagonal *= inv_diag[j]
+    trace = precisions.reshape(d * d, m)[:: d + 1].sum(axis=0)
+    return precisions, trace
 
 
 def _clip_eigenvalues(covs, ridge, floor):
@@ -330,5 +408,3 @@ def _clip_eigenvalues(covs, ridge, floor):
         fixed = (vecs[clipped] * lam[clipped, None, :]) @ vecs_t[clipped]
         covs[clipped] = 0.5 * (fixed + fixed.swapaxes(1, 2))
     return covs, precisions, clipped
-
-

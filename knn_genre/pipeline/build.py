@@ -83,6 +83,11 @@ def _analyse_safely(path: str, params: MFCCParams, segment_seconds: float | None
         return ("skip", _one_line(f"unexpected {type(exc).__name__}: {exc}"))
 
 
+def _killed_workers(exc: BaseException):
+    """The outcome of a file whose analysis killed every cluster worker that tried it."""
+    return ("skip", f"its analysis killed the Dask workers that ran it (out of memory?): {_one_line(exc)[:200]}")
+
+
 def reusable(previous, params: MFCCParams, data_dir: str, segment_seconds: float | None = None,
              families: tuple = ("gaussian",), table_params: TableParams | None = None) -> dict:
     """Map ``path -> (genre, size, mtime_ns, arrays, spans)`` of reusable tracks.
@@ -139,6 +144,7 @@ def build_featureset(
     segment_seconds: float | None = None,
     families: tuple = ("gaussian",),
     table_params: TableParams | None = None,
+    cluster=None,
 ) -> tuple[FeatureSet | None, BuildReport]:
     """Analyse every discovered track, reusing unchanged ones from ``previous``.
 
@@ -172,6 +178,9 @@ def build_featureset(
         one reading of each track.
     table_params : TableParams, optional
         Parameters of the table family (default: the published definitions).
+    cluster : knn_genre.pipeline.cluster.Cluster, optional
+        Analyse on this Dask cluster instead of local worker processes
+        (``n_jobs`` is then ignored); the output is the same.
 
     Returns
     -------
@@ -215,8 +224,13 @@ def build_featureset(
         on_progress(len(results), total)
     saver = _Checkpointer(checkpoint, checkpoint_interval)
     if todo:
-        tasks = [(str(root / tracks[i].path), params, segment_seconds, families, table_params) for i in todo]
-        jobs = run_tasks(_analyse_safely, tasks, n_jobs)
+        if cluster is None:
+            tasks = [(str(root / tracks[i].path), params, segment_seconds, families, table_params) for i in todo]
+            jobs = run_tasks(_analyse_safely, tasks, n_jobs)
+        else:
+            # Absolute paths: the workers may run in other folders, or on other machines.
+            tasks = [(str(Path(data_dir_key) / tracks[i].path), params, segment_seconds, families, table_params) for i in todo]
+            jobs = cluster.run(_analyse_safely, tasks, on_failure=_killed_workers)
         try:
             for j, outcome in jobs:
                 results[todo[j]] = outcome
@@ -224,6 +238,10 @@ def build_featureset(
                 if on_progress:
                     on_progress(len(results), total)
                 saver.maybe_save(assemble)
+        except BuildError:  # the cluster failed, and said how
+            jobs.close()
+            saver.save(assemble)
+            raise
         except Exception as exc:
             # Tasks never raise (see _analyse_safely): this is the pool
             # itself failing, e.g. a worker killed for lack of memory.
