@@ -107,6 +107,20 @@ def test_the_table_vote_has_only_vector_members(vectors):
     assert set(model.searched_params_["members"]) <= set(VOTE_CANDIDATES["table"]["vector"])
 
 
+
+def test_the_vote_on_both_families_fuses_the_kernels_and_adds_vector_models(tracks, vectors):
+    (G, y), (T, _) = tracks, vectors
+    X = np.hstack([G, T[: len(G)]])  # Gaussians, then table columns
+    model = make_model("vote", family="gaussian+table", k=3, gaussian_columns=G.shape[1]).fit(X, y)
+    members = model.searched_params_["members"]
+    assert members[0] == "fusion" and set(members[1:]) <= set(VOTE_CANDIDATES["gaussian+table"]["vector"])
+    assert len(members) == 1 + VOTE_CANDIDATES["gaussian+table"]["n_vector"]
+    # Every member was told where the Gaussians end.
+    widths = [v for params in model.searched_params_["member_params"].values() for k, v in params.items() if k.endswith("gaussian_columns")]
+    assert widths == [G.shape[1]] * len(members)
+    rebuilt = make_model("vote", family="gaussian+table", k=3, params=model.best_params_, search=False).fit(X, y)
+    np.testing.assert_array_equal(rebuilt.predict_proba(X), model.predict_proba(X))
+
 # -- the KL-SVM ------------------------------------------------------------------------------------
 
 

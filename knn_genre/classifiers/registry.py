@@ -98,6 +98,8 @@ INNER_FOLDS = 5
 VOTE_CANDIDATES = {
     "gaussian": {"kl": ("knn", "knn-mp", "klsvm"), "vector": ("svm", "logreg", "gnb"), "n_kl": 1, "n_vector": 2},
     "table": {"kl": (), "vector": ("svm", "logreg", "hgb", "rf"), "n_kl": 0, "n_vector": 3},
+    # Both families: the fused kernel (KL or RBF on the Gaussians times an RBF on the table) and vector models.
+    "gaussian+table": {"kl": ("fusion",), "vector": ("logreg", "mlp", "gnb"), "n_kl": 1, "n_vector": 2},
 }
 
 
@@ -345,6 +347,13 @@ LOGREG_GRID = {"C": [0.01, 0.1, 1.0, 10.0]}
 MLP_GRID = {"alpha": [0.3, 3.0]}
 
 
+_VOTE_WORDS = {
+    "gaussian": "KL model and the best vector models",
+    "table": "vector models",
+    "gaussian+table": "fused-kernel SVM and the best vector models on both families",
+}
+
+
 def _vote(family):
     def make(seed):
         return VoteClassifier(family=family, random_state=seed)
@@ -413,8 +422,8 @@ def _registry() -> dict:
             {
                 family: Variant(
                     _vote(family), None, "k",
-                    "soft vote of the best " + ("KL model and the best vector models" if family == "gaussian" else "vector models")
-                    + ", members and their settings chosen on inner folds",
+                    "soft vote of the best " + _VOTE_WORDS[family] + ", members and their settings chosen on inner folds",
+                    layout_param="gaussian_columns" if family == "gaussian+table" else None,
                 )
                 for family in VOTE_CANDIDATES
             },
@@ -818,9 +827,12 @@ class VoteClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    family : {"gaussian", "table"}, default="gaussian"
+    family : {"gaussian", "table", "gaussian+table"}, default="gaussian"
     k : int, optional
         Neighbours of the KNN candidates.
+    gaussian_columns : int, optional
+        For ``gaussian+table``: the width of the Gaussian block of the rows,
+        passed to the members.
     members : list of str, optional
         Registry names of fixed members.
     member_params : dict of str -> dict, optional
@@ -841,16 +853,21 @@ class VoteClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
     """
 
-    def __init__(self, family="gaussian", *, k=None, members=None, member_params=None, random_state=0, n_jobs=None):
+    def __init__(self, family="gaussian", *, k=None, gaussian_columns=None, members=None, member_params=None,
+                 random_state=0, n_jobs=None):
         self.family = family
         self.k = k
+        self.gaussian_columns = gaussian_columns
         self.members = members
         self.member_params = member_params
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     def _member(self, name, params=None, search=True):
-        return make_model(name, family=self.family, k=self.k, params=params, search=search, seed=self.random_state, n_jobs=self.n_jobs)
+        return make_model(
+            name, family=self.family, k=self.k, params=params, search=search, seed=self.random_state, n_jobs=self.n_jobs,
+            gaussian_columns=self.gaussian_columns,
+        )
 
     def fit(self, X, y, groups=None):
         """Choose (unless ``members`` is given) and fit the members.
