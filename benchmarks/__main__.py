@@ -11,13 +11,19 @@ Usage::
     python -m benchmarks --speed                           # also the speed benchmarks
 
 Every model runs on the same seeded outer folds (nested cross-validation for
-the grid-searched SVMs), through :func:`knn_genre.evaluation.scoring.evaluate_models`,
+the grid-searched models), through :func:`knn_genre.evaluation.scoring.evaluate_models`,
 with the registry's models, exactly as ``python -m knn_genre.evaluate`` does. The table gives accuracy
 as mean ± std over the outer folds, macro-F1 on the pooled out-of-fold
 predictions, fit and predict seconds per fold, and the difference to the
 better dummy baseline in accuracy points, paired fold by fold (mean ± std
 of the per-fold differences). It is printed as Markdown and written to
 ``benchmarks/results/<name>.md`` and ``<name>.csv``.
+
+Besides the random folds, the models are scored under GTZAN's published
+splits (``--protocols``; a split that matches none of the tracks is left
+out with a note), and a last table puts every model's accuracy under each
+protocol side by side: random folds over GTZAN's repeated artists score
+higher than the artist-filtered and fault-filtered splits.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ import numpy as np
 from knn_genre.cli import add_progress_options, progress_enabled
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ACCURACY_MODELS = "knn,knn-mp,svm,klsvm,dummy"
-TABLE_MODELS = "knn,svm,dummy"
+ACCURACY_MODELS = "knn,knn-mp,svm,klsvm,logreg,rf,hgb,mlp,gnb,vote,dummy"
+TABLE_MODELS = "knn,svm,logreg,rf,hgb,mlp,gnb,vote,dummy"
+PROTOCOLS = "folds,gtzan-fault-filtered,gtzan-artist-3fold"
 DEMO = "demo collection (5 genres x 20 clips x 4 s)"
 
 
@@ -54,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"models to compare (default: {ACCURACY_MODELS}; with --features-csv: {TABLE_MODELS})",
     )
     parser.add_argument("--folds", type=int, default=10, help="outer folds (default: %(default)s; fewer if a genre is smaller)")
+    parser.add_argument(
+        "--protocols", default=PROTOCOLS,
+        help="comma-separated protocols: 'folds' (random stratified folds) and GTZAN's published splits "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--min-tracks", type=int, default=None, metavar="N", help="only the genres with at least N tracks")
     parser.add_argument("--repeats", type=int, default=1, help="repetitions of the cross-validation (default: %(default)s)")
     parser.add_argument("--family", help="feature family of a file that holds several (as evaluate --family)")
     parser.add_argument("--genres", help="comma-separated genres to keep (as evaluate --genres), e.g. the well-populated ones")
@@ -85,30 +98,38 @@ def demo_features(folder: Path, seed: int) -> Path:
     return out
 
 
-def evaluate_argv(args, features: str | None) -> list[str]:
-    """The ``python -m knn_genre.evaluate`` options that reproduce this benchmark."""
+def evaluate_argv(args, features: str | None, protocol: str = "folds") -> list[str]:
+    """The ``python -m knn_genre.evaluate`` options that reproduce this benchmark under ``protocol``."""
     argv = ["--features-csv", args.features_csv] if args.features_csv else ["--features", features]
     argv += ["--models", args.models or (TABLE_MODELS if args.features_csv else ACCURACY_MODELS)]
-    argv += ["--folds", str(args.folds), "--repeats", str(args.repeats), "--k", str(args.k), "--seed", str(args.seed)]
+    if protocol == "folds":
+        argv += ["--folds", str(args.folds), "--repeats", str(args.repeats)]
+    else:
+        argv += ["--split", protocol]
+    argv += ["--k", str(args.k), "--seed", str(args.seed)]
     if getattr(args, "family", None):
         argv += ["--family", args.family]
     if getattr(args, "genres", None):
         argv += ["--genres", args.genres]
+    if getattr(args, "min_tracks", None):
+        argv += ["--min-tracks", str(args.min_tracks)]
     return argv
 
 
-def run_accuracy(args, features: str | None):
+def run_accuracy(args, features: str | None, protocol: str = "folds"):
     """Evaluate as the evaluate command does: (protocol, results, header line, hubness or None)."""
     from knn_genre import evaluate
     from knn_genre.classifiers.cache import DivergenceCache
     from knn_genre.cli.progress import Progress
-    from knn_genre.evaluation.scoring import evaluate_models
+    from knn_genre.evaluation.scoring import compare_models, evaluate_models
 
-    eargs = evaluate.build_parser().parse_args(evaluate_argv(args, features))
+    eargs = evaluate.build_parser().parse_args(evaluate_argv(args, features, protocol))
     table = eargs.features_csv is not None
     names = evaluate.parse_models(eargs.models, table=table, family=eargs.family)
-    X, y, paths, groups, header = evaluate.keep_genres(evaluate.load_data(eargs), eargs.genres)
-    splits, protocol = evaluate.make_splits(eargs, y, paths, groups)
+    X, y, paths, groups, header = evaluate.keep_populated_genres(
+        evaluate.keep_genres(evaluate.load_data(eargs), eargs.genres), eargs.min_tracks
+    )
+    X, y, paths, groups, splits, described, *_ = evaluate.prepare(eargs, X, y, paths, groups)
     cache = DivergenceCache(X["gaussian"]) if "gaussian" in X else None
     models = evaluate.make_models(
         names, k=eargs.k, seed=eargs.seed, table=table, family=eargs.family, available=tuple(X),
@@ -116,17 +137,18 @@ def run_accuracy(args, features: str | None):
     )
     recorder = evaluate.FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
+    chance = evaluate.chance_strategies(models)
     try:
         results = evaluate_models(
-            models, X, y, splits, groups=groups, on_fold=recorder, n_jobs=args.jobs,
+            models, X, y, splits, groups=groups, on_fold=recorder, chance=chance, n_jobs=args.jobs,
             on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
         )
     finally:
         if progress:
             progress.close()
-    results = recorder.attach(results)
-    hubness = hubness_of(X["gaussian"], y, eargs.k) if "gaussian" in X else None
-    return protocol, results, header, hubness
+    results = compare_models(recorder.attach(results), baselines=evaluate.baseline_names(models))
+    hubness = hubness_of(X["gaussian"], y, eargs.k) if "gaussian" in X and protocol == "folds" else None
+    return described, results, header, hubness
 
 
 def hubness_of(X, y, k: int) -> dict:
@@ -142,29 +164,23 @@ def hubness_of(X, y, k: int) -> dict:
     return skewness
 
 
-def dummy_margin(result, dummies) -> tuple[float, float]:
-    """Accuracy points above the better dummy, paired per fold: (mean, std)."""
-    best = max(dummies, key=lambda r: r.accuracy_mean)
-    diff = 100.0 * (np.asarray(result.accuracy_per_fold) - np.asarray(best.accuracy_per_fold))
-    return float(diff.mean()), float(diff.std())
-
-
 def rows_of(results) -> list[dict]:
-    dummies = [r for r in results if r.name.startswith("dummy")]
     rows = []
     for r in results:
-        margin = dummy_margin(r, dummies) if dummies else (float("nan"), float("nan"))
+        margin = r.extra.get("vs_best_dummy") or {"points_mean": float("nan"), "points_std": float("nan")}
         rows.append(
             {
                 "model": r.name,
                 "accuracy_mean": r.accuracy_mean,
                 "accuracy_std": r.accuracy_std,
+                "balanced_accuracy": r.balanced_accuracy,
                 "macro_f1": r.macro_f1,
                 "fit_seconds": r.fit_seconds,
                 "predict_seconds": r.predict_seconds,
-                "vs_dummy_points_mean": margin[0],
-                "vs_dummy_points_std": margin[1],
+                "vs_dummy_points_mean": margin["points_mean"],
+                "vs_dummy_points_std": margin["points_std"],
                 "splits": len(r.accuracy_per_fold),
+                "tested": r.n_tested,
             }
         )
         if "track_accuracy_mean" in r.extra:  # rows are segments of tracks
@@ -173,10 +189,31 @@ def rows_of(results) -> list[dict]:
     return rows
 
 
+def side_by_side(runs) -> str:
+    """Markdown: each model's accuracy under each protocol (mean ± std; one split: its accuracy and the tracks tested)."""
+    names = list(dict.fromkeys(r.name for _, (_, results) in runs for r in results))
+    header = "| model | " + " | ".join(title for title, _ in runs) + " |"
+    lines = [header, "|---|" + "---:|" * len(runs)]
+    for name in names:
+        cells = []
+        for _, (protocol, results) in runs:
+            r = next((r for r in results if r.name == name), None)
+            if r is None:
+                cells.append("—")
+            elif len(r.accuracy_per_fold) == 1:
+                cells.append(f"{r.accuracy_mean:.3f} (single split)")
+            else:
+                cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_std:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    tested = ", ".join(f"{title}: {results[0].n_tested} tests" for title, (_, results) in runs if results)
+    lines += ["", f"Tracks tested: {tested}."]
+    return "\n".join(lines)
+
+
 def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> str:
     from knn_genre.evaluation.report import group_folds
 
-    best_dummy = max((r for r in results if r.name.startswith("dummy")), key=lambda r: r.accuracy_mean, default=None)
+    best_dummy = next((r.extra["vs_best_dummy"]["model"] for r in results if "vs_best_dummy" in r.extra), None)
     lines = [f"## {title}", "", f"Protocol: {protocol.describe()}."]
     lines += [f"Note: {n}." for n in protocol.notes]
     segments = bool(rows) and "track_accuracy_mean" in rows[0]
@@ -185,19 +222,30 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
         "| model | accuracy (mean ± std) | " + ("track accuracy | " if segments else "") + "macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |",
         "|---|---:|" + ("---:|" if segments else "") + "---:|---:|---:|---:|",
     ]
-    for row in rows:
-        margin = "—" if row["model"].startswith("dummy") else f"{row['vs_dummy_points_mean']:+.1f} ± {row['vs_dummy_points_std']:.1f}"
-        track = f"{row['track_accuracy_mean']:.3f} ± {row['track_accuracy_std']:.3f} | " if segments else ""
+    for row, r in zip(rows, results):
+        single = row["splits"] == 1
+
+        def spread(mean, std, fmt=".3f", std_fmt=".3f"):
+            return f"{mean:{fmt}}" + ("" if single else f" ± {std:{std_fmt}}")
+
+        chance = r.extra.get("chance_level")
+        if chance is not None:
+            margin = f"— (chance {chance:.3f})"
+        else:
+            margin = spread(row["vs_dummy_points_mean"], row["vs_dummy_points_std"], "+.1f", ".1f")
+        track = spread(row["track_accuracy_mean"], row["track_accuracy_std"]) + " | " if segments else ""
         lines.append(
-            f"| {row['model']} | {row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f} | {track}{row['macro_f1']:.3f} "
+            f"| {row['model']} | {spread(row['accuracy_mean'], row['accuracy_std'])} | {track}{row['macro_f1']:.3f} "
             f"| {row['fit_seconds']:.3f} | {row['predict_seconds']:.3f} | {margin} |"
         )
+    if rows and rows[0]["splits"] == 1:
+        lines += ["", f"A single split: no spread; {rows[0]['tested']} tracks tested."]
     if segments:
         lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" count segments; track accuracy decides each test track from its segments as predict decides a file."]
     lines.append("")
     if best_dummy is not None:
         lines.append(
-            f"\"vs dummy\": accuracy minus that of {best_dummy.name} (the better baseline), per outer fold, "
+            f"\"vs dummy\": accuracy minus that of {best_dummy} (the better baseline), per outer fold, "
             "mean ± std over folds."
         )
     for r in results:
@@ -232,7 +280,7 @@ def write_results(out: Path, name: str, md: str, rows: list[dict]) -> tuple[Path
     md_path, csv_path = out / f"{name}.md", out / f"{name}.csv"
     md_path.write_text(md + "\n", encoding="utf-8")
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(key for row in rows for key in row)), restval="")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -279,34 +327,60 @@ class _Tee(io.TextIOBase):
             stream.flush()
 
 
+def _protocol_title(protocol: str, args) -> str:
+    return f"random {args.folds}-fold" + (f" x {args.repeats}" if args.repeats > 1 else "") if protocol == "folds" else protocol
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from knn_genre.errors import KnnGenreError
+    from knn_genre.evaluation.splits import GTZAN_SPLITS
 
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = [p for p in protocols if p != "folds" and p not in GTZAN_SPLITS]
+    if unknown or not protocols:
+        print(f"python -m benchmarks: error: --protocols: unknown {', '.join(unknown) or 'empty list'}; "
+              f"choose from folds, {', '.join(GTZAN_SPLITS)}", file=sys.stderr)
+        return 2
     status = 0
     if not args.no_accuracy:
         with tempfile.TemporaryDirectory(prefix="knn_genre_bench_") as tmp:
-            start = time.perf_counter()
             features = args.features
             if not args.features and not args.features_csv:
                 print(f"No --features or --features-csv: generating the {DEMO}", flush=True)
                 features = str(demo_features(Path(tmp), args.seed))
             source = args.features_csv or args.features
             name = args.name or (Path(source).stem if source else "demo")
-            try:
-                protocol, results, header, hubness = run_accuracy(args, features)
-            except KnnGenreError as exc:
-                print(f"python -m benchmarks: error: {exc}", file=sys.stderr)
-                return 2
-            elapsed = time.perf_counter() - start
-        options = evaluate_argv(args, args.features)
-        if not source:  # the demo features are made again by the command itself
-            options = options[2:]
-        command = " ".join(["python -m benchmarks", *options])
-        title = "Accuracy: " + (header.removeprefix("Features: ") if source else f"generated {DEMO}")
-        rows = rows_of(results)
-        md = markdown(title, protocol, results, rows, command, elapsed, hubness)
-        md_path, csv_path = write_results(args.out, name, md, rows)
+            sections, runs, all_rows, skipped = [], [], [], []
+            for protocol in protocols:
+                start = time.perf_counter()
+                try:
+                    described, results, header, hubness = run_accuracy(args, features, protocol)
+                except KnnGenreError as exc:
+                    if protocol == "folds":
+                        print(f"python -m benchmarks: error: {exc}", file=sys.stderr)
+                        return 2
+                    skipped.append(f"{protocol}: {exc}")  # e.g. tracks without GTZAN names
+                    continue
+                elapsed = time.perf_counter() - start
+                options = evaluate_argv(args, args.features, protocol)
+                if not source:  # the demo features are made again by the command itself
+                    options = options[2:]
+                command = " ".join(["python -m benchmarks", *options, "--protocols", protocol])
+                title = f"Accuracy, {_protocol_title(protocol, args)}: " + (
+                    header.removeprefix("Features: ") if source else f"generated {DEMO}"
+                )
+                rows = rows_of(results)
+                sections.append(markdown(title, described, results, rows, command, elapsed, hubness))
+                runs.append((_protocol_title(protocol, args), (described, results)))
+                all_rows += [{"protocol": protocol, **row} for row in rows]
+        parts = list(sections)
+        if len(runs) > 1 or skipped:
+            summary = ["## Accuracy under each protocol, side by side", "", side_by_side(runs)]
+            summary += [f"Left out: {s}." for s in skipped]
+            parts.append("\n".join(summary))
+        md = "\n\n".join(parts)
+        md_path, csv_path = write_results(args.out, name, md, all_rows)
         print()
         print(md)
         print(f"\nwrote {md_path} and {csv_path}")

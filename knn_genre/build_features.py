@@ -21,6 +21,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from .audio import AUDIO_SUFFIXES
 from .cli import (
     EXIT_FAILED,
@@ -41,6 +43,7 @@ from .cli import (
     progress_enabled,
     with_hint,
 )
+from .classifiers.duplicates import gaussian_duplicates, track_gaussians, vector_duplicates
 from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
 from .features.params import MFCCParams, TableParams
@@ -339,7 +342,31 @@ def _summary(fs, report, output, fmt="npz") -> str:
     if fmt == "legacy":
         lines.append(_label_indices(fs))
     lines += [f"  skipped {printable(path)}: {one_line(reason)}" for path, reason in report.skipped]
+    lines.append(_duplicates_line(fs))
     return "\n".join(lines)
+
+
+def _duplicates_line(fs, limit: int = 5) -> str:
+    """The copies among the built tracks (identical or nearly identical Gaussians), for the summary."""
+    weights = None if fs.segments is None else fs.segments[:, 1] - fs.segments[:, 0]
+    if fs.has_gaussians:
+        if fs.dim < 2:
+            return "  duplicates: not checked (Gaussians of dimension 1)"
+        tracks, means, covs = track_gaussians(fs.means, fs.covs, fs.groups, weights)
+        found = gaussian_duplicates(means, covs, tracks)
+    else:  # a file of the table family alone: its rows, a track's segments averaged
+        tracks, index = np.unique(fs.groups, return_inverse=True)
+        sums = np.zeros((len(tracks), fs.table.shape[1]))
+        np.add.at(sums, index, fs.table)
+        found = vector_duplicates(sums / np.bincount(index)[:, None], tracks)
+    if not found.groups:
+        return f"  duplicates: none ({found.measure})"
+    shown = "; ".join(" = ".join(printable(t) for t in group) for group in found.groups[:limit])
+    more = f"; and {len(found.groups) - limit} more" if len(found.groups) > limit else ""
+    return (
+        f"  duplicates: {len(found.groups)} group(s) of copies, {sum(map(len, found.groups))} tracks ({found.measure}): "
+        f"{shown}{more} (evaluate warns when copies straddle its splits; --drop-duplicates keeps one of each)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,20 +42,42 @@ from .cli import (
 )
 from .cli.progress import Progress
 from .errors import ClusterError, KnnGenreError
+from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD, gaussian_duplicates, keep_one_of_each, track_gaussians, vector_duplicates
 from .evaluation.parallel import dask_backend
-from .evaluation.report import format_report, results_to_json
-from .evaluation.scoring import evaluate_models
-from .evaluation.splits import cross_validation_splits, random_split, smallest_training_size, split_from_lists
+from .evaluation.report import format_duplicates, format_report, results_to_json
+from .evaluation.scoring import compare_models, evaluate_models
+from .evaluation.splits import (
+    GTZAN_SPLITS,
+    cross_validation_splits,
+    gtzan_split,
+    pairs_across_splits,
+    random_split,
+    smallest_training_size,
+    split_from_lists,
+)
+from .features.gaussian import unpack
 from .pipeline.cluster import Cluster, check_address
 from .pipeline.signals import stop_signals_raise
 
 PROG = "python -m knn_genre.evaluate"
 DEFAULT_FEATURES = "data/features.npz"
-#: Models run by default on a feature file (Gaussians), and on a table.
-DEFAULT_MODELS = ("knn", "svm", "klsvm", "dummy")
-DEFAULT_TABLE_MODELS = ("knn", "svm", "dummy")
-DEFAULT_FUSION_MODELS = ("fusion", "dummy")
+#: Models run by default on each family: every model of the registry that accepts it.
+DEFAULT_MODELS = tuple(model_names("gaussian"))
+DEFAULT_TABLE_MODELS = tuple(model_names("table"))
+DEFAULT_FUSION_MODELS = tuple(model_names("gaussian+table"))
 _DEFAULTS = {"gaussian": DEFAULT_MODELS, "table": DEFAULT_TABLE_MODELS, "gaussian+table": DEFAULT_FUSION_MODELS}
+
+
+def split_option(text: str):
+    """argparse type of ``--split``: a training fraction, or the name of a published split."""
+    if text in GTZAN_SPLITS:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a training fraction (e.g. 0.66) nor a named split ({', '.join(GTZAN_SPLITS)})"
+        ) from None
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -85,8 +107,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--models",
         default=None,
-        help=f"comma-separated models from {names} (default: {','.join(DEFAULT_MODELS)}; "
-        f"on the table: {','.join(DEFAULT_TABLE_MODELS)}; on gaussian+table: {','.join(DEFAULT_FUSION_MODELS)}); "
+        help=f"comma-separated models from {names} (default: every model that accepts the features); "
         "'dummy' selects both baselines; NAME:FAMILY runs a model on that family (e.g. svm:table)",
     )
     parser.add_argument(
@@ -100,10 +121,29 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="comma-separated genres to keep (the other tracks are left out), e.g. the well-populated genres "
         "of an unbalanced collection; default: all",
     )
+    parser.add_argument(
+        "--min-tracks", type=positive_int, metavar="N", default=None,
+        help="keep only the genres with at least N tracks (e.g. 10, to leave out genres too small for 10 folds)",
+    )
+    parser.add_argument(
+        "--drop-duplicates", action="store_true",
+        help="keep one track of each group of copies (tracks closer than the duplicate threshold) before splitting",
+    )
+    parser.add_argument(
+        "--duplicate-threshold", type=float, default=None, metavar="T",
+        help=f"copies are closer than T: symmetric KL in nats between Gaussians without c0 (default: {GAUSSIAN_THRESHOLD:g}), "
+        f"or, without Gaussians, the root-mean-square difference between standardised table rows (default: {VECTOR_THRESHOLD:g})",
+    )
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours that vote in the KNNs (default: 5); at most the smallest training fold")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--folds", type=positive_int, default=10, help="stratified cross-validation folds (default: 10; fewer if a genre is smaller)")
-    split.add_argument("--split", type=float, metavar="FRACTION", help="one stratified random split with this training fraction, e.g. 0.66")
+    split.add_argument(
+        "--split", type=split_option, metavar="FRACTION|NAME",
+        help="one stratified random split with this training fraction, e.g. 0.66; or GTZAN's published split "
+        "gtzan-fault-filtered (train on its train+valid lists, test on its test list; Kereliuk, Sturm & Larsen 2015) "
+        "or gtzan-artist-3fold (artist-filtered stratified 3 folds; Foleiss & Tavares 2020), matched to the tracks "
+        "by their GTZAN names (blues.00012)",
+    )
     split.add_argument("--split-files", nargs=2, metavar=("TRAIN", "TEST"), help="files listing training and test tracks, one path or name per line")
     parser.add_argument(
         "--repeats",
@@ -128,7 +168,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "evaluation (slower; the same numbers)",
     )
     parser.add_argument("--json", metavar="OUT", help="also write the numbers (and every out-of-fold prediction) as JSON to OUT")
-    parser.add_argument("--plot", metavar="IMAGE", help="draw every model's confusion matrix into IMAGE (.png, .pdf, .svg); needs matplotlib")
+    parser.add_argument(
+        "--plot", metavar="IMAGE",
+        help="draw every model's confusion matrix and precision-recall curves into IMAGE (.png, .pdf, .svg); needs matplotlib",
+    )
     add_progress_options(parser)
     return parser
 
@@ -213,6 +256,15 @@ def make_models(names: Sequence[str], *, k: int, seed: int, table: bool = False,
     }
 
 
+def chance_strategies(models: dict) -> dict:
+    """The baselines among the models, with the guessing rule whose chance level is reported."""
+    return {entry: get_spec(model.name).chance for entry, model in models.items() if get_spec(model.name).chance}
+
+
+def baseline_names(models: dict) -> set:
+    return {entry for entry, model in models.items() if get_spec(model.name).baseline}
+
+
 class FoldRecorder:
     """``on_fold`` hook of :func:`~knn_genre.evaluation.scoring.evaluate_models`: what each fold's fit chose.
 
@@ -252,6 +304,8 @@ def make_splits(args, labels, paths, groups=None):
     if args.split_files:
         train, test = (_read_list(p) for p in args.split_files)
         return split_from_lists(list(paths), labels, train, test)
+    if isinstance(args.split, str):
+        return gtzan_split(args.split, paths, labels)
     if args.split is not None:
         return random_split(labels, train_fraction=args.split, seed=args.seed, groups=groups)
     if args.folds < 2:
@@ -260,6 +314,40 @@ def make_splits(args, labels, paths, groups=None):
     if args.repeats > 1:
         protocol.notes.append(f"every track is tested {args.repeats} times: confusion matrices count every test")
     return splits, protocol
+
+
+def find_duplicates(X: dict, groups, *, threshold=None):
+    """Copies among the tracks: by divergence between their Gaussians if the data has them, else by
+    the difference between their table rows."""
+    if "gaussian" in X:
+        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups)
+        return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
+    rows = X["table"]
+    tracks, index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.zeros((len(tracks), rows.shape[1]))
+    np.add.at(sums, index, rows)
+    vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
+    return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)
+
+
+def drop_copies(duplicates, X, y, paths, groups):
+    """Rows of the tracks that are not copies of an earlier one; the dropped track names."""
+    dropped = keep_one_of_each(duplicates)
+    rows = ~np.isin(np.asarray(groups), sorted(dropped))
+    return {f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
+
+
+def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
+    """Pairs of copies with one copy trained on and the other tested, and the warning to print."""
+    across = pairs_across_splits([(a, b) for a, b, _ in duplicates.pairs], splits, groups)
+    if not across:
+        return across, None
+    shown = "; ".join(f"{a} / {b} ({'fold' if len(f) == 1 else 'folds'} {', '.join(str(i + 1) for i in f)})" for a, b, f in across[:3])
+    more = f"; and {len(across) - 3} more" if len(across) > 3 else ""
+    return across, (
+        f"{len(across)} pair(s) of copies straddle the splits (one copy trained on, the other tested), which inflates "
+        f"accuracy: {shown}{more}; --drop-duplicates keeps one of each group"
+    )
 
 
 def load_data(args):
@@ -310,6 +398,44 @@ def keep_genres(data, genres: str | None):
             f"{header}; genres kept: {kept} ({int(rows.sum())} of {len(y)} rows)")
 
 
+def keep_populated_genres(data, min_tracks: int | None):
+    """``load_data``'s tuple restricted to the genres with at least ``min_tracks`` tracks (None: all)."""
+    if min_tracks is None:
+        return data
+    X, y, paths, groups, header = data
+    tracks = dict(zip(np.asarray(groups).tolist(), np.asarray(y).tolist()))
+    genres, counts = np.unique(list(tracks.values()), return_counts=True)
+    keep = [str(g) for g, n in zip(genres, counts) if n >= min_tracks]
+    if len(keep) < 2:
+        raise KnnGenreError(
+            f"--min-tracks {min_tracks} leaves {len(keep)} genre(s); the genres have "
+            + ", ".join(f"{g} {n}" for g, n in zip(genres, counts)) + " tracks"
+        )
+    rows = np.isin(y, keep)
+    left = ", ".join(f"{g} ({n})" for g, n in zip(genres, counts) if n < min_tracks) or "none"
+    return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
+            f"{header}; genres with at least {min_tracks} tracks: {', '.join(keep)} (left out: {left})")
+
+
+def prepare(args, X, y, paths, groups):
+    """Copies found (and dropped), splits: everything decided before a model runs.
+
+    Returns
+    -------
+    (X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning)
+    """
+    duplicates = find_duplicates(X, groups, threshold=args.duplicate_threshold)
+    dropped = []
+    if args.drop_duplicates and duplicates.groups:
+        X, y, paths, groups, dropped = drop_copies(duplicates, X, y, paths, groups)
+    splits, protocol = make_splits(args, y, paths, groups)
+    if dropped:
+        shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
+        protocol.notes.append(f"--drop-duplicates: left out {len(dropped)} copies ({shown})")
+    across, warning = straddling_warning(duplicates, splits, groups) if not dropped else ([], None)
+    return X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     table = args.features_csv is not None
@@ -322,7 +448,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             from .evaluation.plots import check_image_path
 
             check_image_path(args.plot)
-        X, y, paths, groups, header = keep_genres(load_data(args), args.genres)
+        if args.genres is not None and args.min_tracks is not None:
+            raise KnnGenreError("give --genres or --min-tracks, not both")
+        if args.duplicate_threshold is not None and not args.duplicate_threshold >= 0:
+            raise KnnGenreError(f"--duplicate-threshold {args.duplicate_threshold} must be a number >= 0")
+        X, y, paths, groups, header = keep_populated_genres(keep_genres(load_data(args), args.genres), args.min_tracks)
         if args.models is None and args.family is None and "gaussian" not in X:
             names = parse_models(None, family="table")  # a feature file of the table family alone
         if args.jobs == 0:
@@ -334,12 +464,13 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             names, k=args.k, seed=args.seed, table=table, family=args.family, available=tuple(X),
             gaussian_columns=X["gaussian"].shape[1] if "gaussian" in X else None, cache=cache,
         )
-        splits, protocol = make_splits(args, y, paths, groups)
+        X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning = prepare(args, X, y, paths, groups)
     except KnnGenreError as exc:
         error(prog, with_hint(exc))
         return EXIT_USAGE
     largest_k = smallest_training_size(splits)
-    if any(get_spec(split_entry(name)[0]).keeps_references for name in names) and args.k > largest_k:
+    neighbours = ("knn", "knn-mp", "vote")  # the vote's KNN candidates too
+    if any(get_spec(split_entry(name)[0]).keeps_references or split_entry(name)[0] in neighbours for name in names) and args.k > largest_k:
         error(prog, f"--k {args.k} is larger than the smallest training fold ({largest_k} tracks); use --k between 1 and {largest_k}")
         return EXIT_USAGE
 
@@ -348,7 +479,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     print(header)
     for name, model in models.items():
         print(f"  {name}: {get_spec(model.name).description(model.family, args.k)} (on {model.family})")
+    print(format_duplicates(duplicates, across, dropped))
     sys.stdout.flush()
+    if warning:
+        print(f"{prog}: warning: {warning}", file=sys.stderr, flush=True)
     recorder = FoldRecorder()
     progress = Progress(len(models) * len(splits), "folds") if progress_enabled(args) else None
     try:
@@ -363,10 +497,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 progress.update(0, "starting")
             with stop_signals_raise():
                 results = evaluate_models(
-                    models, X, y, splits, groups=groups, on_fold=recorder, n_jobs=jobs,
+                    models, X, y, splits, groups=groups, on_fold=recorder, n_jobs=jobs, chance=chance_strategies(models),
                     on_progress=(lambda done, total, label: progress.update(done, label)) if progress else None,
                 )
-        results = recorder.attach(results)
+        results = compare_models(recorder.attach(results), baselines=baseline_names(models))
     except ClusterError as exc:
         error(prog, with_hint(exc))
         return EXIT_FAILED
@@ -383,11 +517,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     print(format_report(protocol, results))
     status = EXIT_OK
     if args.plot:
-        from .evaluation.plots import plot_confusion_matrices
+        from .evaluation.plots import plot_evaluation
 
         try:
-            plot_confusion_matrices(results, args.plot, title=protocol.describe())
-            print(f"\nConfusion matrices drawn in {args.plot}")
+            plot_evaluation(results, args.plot, title=protocol.describe())
+            print(f"\nConfusion matrices and precision-recall curves drawn in {args.plot}")
         except (OSError, ValueError) as exc:
             error(prog, f"cannot write {args.plot}: {exc}")
             status = EXIT_FAILED
@@ -397,6 +531,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         payload["features_kind"] = "table" if table else "gaussians"
         payload["families"] = {name: model.family for name, model in models.items()}
         payload["k"] = args.k
+        payload["duplicates"] = {
+            **duplicates.to_dict(),
+            "across_splits": [{"a": a, "b": b, "folds": list(f)} for a, b, f in across],
+            "dropped": dropped,
+        }
         text = json.dumps(payload, indent=2)
         try:
             store.atomic_write(args.json, lambda fh: fh.write(text.encode("utf-8")))

@@ -17,7 +17,7 @@ from test_evaluate_models import features, table  # noqa: E402,F401  (fixtures)
 
 
 def test_accuracy_tables_for_a_feature_file(features, tmp_path, capsys):  # noqa: F811
-    status = main(["--features", str(features), "--models", "knn,klsvm,dummy", "--folds", "3", "--k", "3", "--out", str(tmp_path), "--name", "small"])
+    status = main(["--features", str(features), "--models", "knn,klsvm,dummy", "--folds", "3", "--k", "3", "--out", str(tmp_path), "--name", "small", "--protocols", "folds"])
     assert status == 0
     md = (tmp_path / "small.md").read_text()
     printed = capsys.readouterr().out
@@ -25,7 +25,7 @@ def test_accuracy_tables_for_a_feature_file(features, tmp_path, capsys):  # noqa
     assert "| model | accuracy (mean ± std) | macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |" in md
     assert "stratified 3-fold cross-validation, seed 0; 30 tracks, 3 genres" in md
     assert "klsvm, chosen by the inner search" in md
-    assert f"python -m benchmarks --features {features} --models knn,klsvm,dummy --folds 3 --repeats 1 --k 3 --seed 0" in md
+    assert f"python -m benchmarks --features {features} --models knn,klsvm,dummy --folds 3 --repeats 1 --k 3 --seed 0 --protocols folds" in md
     with open(tmp_path / "small.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["model"] for r in rows] == ["knn", "klsvm", "dummy-most-frequent", "dummy-stratified"]
@@ -36,7 +36,7 @@ def test_accuracy_tables_for_a_feature_file(features, tmp_path, capsys):  # noqa
 
 
 def test_accuracy_table_for_a_feature_table(table, tmp_path, capsys):  # noqa: F811
-    assert main(["--features-csv", str(table), "--models", "knn,dummy", "--folds", "3", "--out", str(tmp_path)]) == 0
+    assert main(["--features-csv", str(table), "--models", "knn,dummy", "--folds", "3", "--out", str(tmp_path), "--protocols", "folds"]) == 0
     assert (tmp_path / "features.md").exists() and (tmp_path / "features.csv").exists()
     assert "table: 36 rows, 5 numeric columns" in capsys.readouterr().out
 

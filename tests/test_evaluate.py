@@ -25,7 +25,7 @@ def run_json(capsys, tmp_path, *args):
 
 
 def test_report_has_protocol_models_and_confusion(features, tmp_path, capsys):
-    status, text, _ = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3")
+    status, text, _ = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3", "--models", "knn,dummy")
     assert status == 0
     assert "stratified 3-fold cross-validation, seed 0; 30 tracks, 5 genres" in text
     for name in ("knn", "dummy-most-frequent", "dummy-stratified"):
@@ -34,7 +34,7 @@ def test_report_has_protocol_models_and_confusion(features, tmp_path, capsys):
 
 
 def test_json_has_stable_keys_and_consistent_numbers(features, tmp_path, capsys):
-    status, _, data = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3")
+    status, _, data = run_json(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3", "--models", "knn,svm,klsvm,dummy")
     assert status == 0
     assert data["protocol"]["folds"] == 3 and data["protocol"]["seed"] == 0
     assert set(data["models"]) == {"knn", "svm", "klsvm", "dummy-most-frequent", "dummy-stratified"}
@@ -53,7 +53,7 @@ def test_json_has_stable_keys_and_consistent_numbers(features, tmp_path, capsys)
 
 
 def test_same_seed_same_numbers_other_seed_other_folds(features, tmp_path, capsys):
-    args = ["--features", str(features), "--split", "0.66"]
+    args = ["--features", str(features), "--split", "0.66", "--models", "knn,svm,klsvm,dummy"]
     _, _, a = run_json(capsys, tmp_path, *args, "--seed", "7")
     _, _, b = run_json(capsys, tmp_path, *args, "--seed", "7")
     for data in (a, b):

@@ -66,14 +66,19 @@ def run(capsys, tmp_path, *args):
 
 
 def test_parse_models():
-    assert parse_models(None) == ["knn", "svm", "klsvm", "dummy-most-frequent", "dummy-stratified"]
-    assert parse_models(None, table=True) == ["knn", "svm", "dummy-most-frequent", "dummy-stratified"]
+    # By default every model of the registry that accepts the features is compared.
+    assert parse_models(None) == [
+        "knn", "knn-mp", "svm", "klsvm", "logreg", "rf", "hgb", "mlp", "gnb", "vote", "dummy-most-frequent", "dummy-stratified"
+    ]
+    assert parse_models(None, table=True) == [
+        "knn", "svm", "logreg", "rf", "hgb", "mlp", "gnb", "vote", "dummy-most-frequent", "dummy-stratified"
+    ]
     assert parse_models(" svm, knn ,svm") == ["svm", "knn"]
     assert list(make_models(parse_models("dummy"), k=3, seed=0)) == ["dummy-most-frequent", "dummy-stratified"]
 
 
-def test_all_default_models_run_nested_on_the_same_folds(features, tmp_path, capsys):
-    status, text, _, data = run(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3")
+def test_the_svms_run_nested_on_the_same_folds(features, tmp_path, capsys):
+    status, text, _, data = run(capsys, tmp_path, "--features", str(features), "--folds", "3", "--k", "3", "--models", "knn,svm,klsvm,dummy")
     assert status == 0
     assert list(data["models"]) == ["knn", "svm", "klsvm", "dummy-most-frequent", "dummy-stratified"]
     for name, model in data["models"].items():
@@ -155,7 +160,7 @@ def test_plot_writes_an_image(features, tmp_path, capsys, monkeypatch):
     status, text, _, _ = run(capsys, tmp_path, "--features", str(features), "--folds", "3", "--models", "knn,dummy", "--plot", str(image))
     assert status == 0
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"Confusion matrices drawn in {image}" in text
+    assert f"Confusion matrices and precision-recall curves drawn in {image}" in text
 
 
 def test_plot_without_matplotlib_is_a_usage_error(features, tmp_path, capsys, monkeypatch):
@@ -173,7 +178,7 @@ def test_plot_without_matplotlib_is_a_usage_error(features, tmp_path, capsys, mo
 
 
 def test_feature_table_models(table, tmp_path, capsys):
-    status, text, _, data = run(capsys, tmp_path, "--features-csv", str(table), "--folds", "2", "--k", "3")
+    status, text, _, data = run(capsys, tmp_path, "--features-csv", str(table), "--folds", "2", "--k", "3", "--models", "knn,svm,dummy")
     assert status == 0
     assert data["features_kind"] == "table"
     assert list(data["models"]) == ["knn", "svm", "dummy-most-frequent", "dummy-stratified"]

@@ -100,7 +100,7 @@ def test_every_model_can_be_made_for_each_family_it_accepts():
         assert spec.families and spec.variant(spec.families[0]).description
         for family in spec.families:
             assert isinstance(make_model(name, family=family, k=3), RegisteredModel)
-    assert model_names("table") == ["knn", "svm", "dummy-most-frequent", "dummy-stratified"]
+    assert model_names("table") == ["knn", "svm", "logreg", "rf", "hgb", "mlp", "gnb", "vote", "dummy-most-frequent", "dummy-stratified"]
     assert "fusion" in model_names("gaussian+table") and "fusion" not in model_names("gaussian")
     with pytest.raises(ParameterError, match="width of their Gaussian block"):
         make_model("fusion", family="gaussian+table").fit(np.zeros((4, 6)), ["a", "a", "b", "b"])

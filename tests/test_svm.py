@@ -176,7 +176,8 @@ def test_klsvm_pickle_and_clone(tracks):
     back = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(back.decision_function(X), clf.decision_function(X))
     assert clone(clf).get_params() == {
-        "C": 3.0, "gamma": 2.0, "scale": "median", "spectrum": "clip", "ridge": 1e-8, "block_size": 1024, "cache": None
+        "C": 3.0, "gamma": 2.0, "scale": "median", "spectrum": "clip", "class_weight": None, "probability": False,
+        "cv": 5, "random_state": 0, "ridge": 1e-8, "block_size": 1024, "cache": None,
     }
 
 
@@ -270,12 +271,10 @@ def test_search_runs_with_a_single_track_genre(tracks):
     # An outer training fold of a tiny collection can hold one track of a genre:
     # the search runs on 2 inner folds, and probabilities come from the softmax
     # of the decision values, which a calibration could not give that genre.
-    from knn_genre.classifiers.probability import SoftmaxClassifier
-
     X, y = tracks
     keep = np.r_[0:10, 15:25, 30]
     model = make_model("klsvm").set_params(param_grid=SMALL_KLSVM_GRID).fit(X[keep], y[keep])
-    assert isinstance(model.estimator_, SoftmaxClassifier)
+    assert model.base_estimator_.probability and not model.base_estimator_.calibrated_
     proba = model.predict_proba(X[keep])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(model.predict(X[keep]), model.classes_[proba.argmax(axis=1)])

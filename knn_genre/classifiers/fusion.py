@@ -23,7 +23,7 @@ training kernel's negative eigenvalues are clipped as in
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
@@ -34,7 +34,7 @@ from ..features.gaussian import DEFAULT_RIDGE, packed_dim, unpack
 from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
 from .svm import GaussianVectorizer, clip_spectrum
 
-__all__ = ["split_columns", "FusionSVMClassifier", "FUSION_PARAM_GRID"]
+__all__ = ["split_columns", "FusionSVMClassifier", "FUSION_PARAM_GRID", "CombinedVectorizer"]
 
 _GAUSSIAN_KERNELS = ("kl", "log-euclidean")
 
@@ -227,3 +227,50 @@ class FusionSVMClassifier(ClassifierMixin, BaseEstimator):
         """Genre of each query row, labels from ``classes_``."""
         parts = self._per_block(X, "predict")
         return np.concatenate(parts) if parts else self.classes_[:0]
+
+
+class CombinedVectorizer(TransformerMixin, BaseEstimator):
+    """``gaussian+table`` rows to plain vectors: the vectorised Gaussian, then the table columns.
+
+    The Gaussian block becomes :class:`~knn_genre.classifiers.svm.GaussianVectorizer`'s
+    vector (same width); the table columns pass unchanged. A scaler after it
+    puts both on one footing, so any vector classifier can use both families.
+
+    Parameters
+    ----------
+    gaussian_columns : int, default=104
+        Width of the packed Gaussian block at the start of each row.
+    covariance : {"raw", "log-variance", "log-euclidean"}, default="log-euclidean"
+        Coordinates of the covariance, as :class:`~knn_genre.classifiers.svm.GaussianVectorizer`.
+
+    Attributes
+    ----------
+    vectorizer_ : GaussianVectorizer
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from knn_genre.features.gaussian import pack
+    >>> X = np.hstack([pack(np.array([[1.0, 2.0]]), np.array([[[4.0, 1.0], [1.0, 1.0]]])), [[7.0, 8.0]]])
+    >>> CombinedVectorizer(gaussian_columns=5, covariance="raw").fit_transform(X).tolist()
+    [[1.0, 2.0, 4.0, 1.0, 1.0, 7.0, 8.0]]
+    """
+
+    def __init__(self, gaussian_columns=104, *, covariance="log-euclidean"):
+        self.gaussian_columns = gaussian_columns
+        self.covariance = covariance
+
+    def fit(self, X, y=None):
+        """Check the layout of ``X`` (n_samples, gaussian_columns + table columns)."""
+        X = validate_data(self, X, dtype=np.float64)
+        gaussians, _ = split_columns(X, self.gaussian_columns)
+        self.vectorizer_ = GaussianVectorizer(covariance=self.covariance).fit(gaussians)
+        return self
+
+    def transform(self, X):
+        """Vectors of the same width as ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        gaussians, table = split_columns(X, self.gaussian_columns)
+        return np.hstack([self.vectorizer_.transform(gaussians), table])

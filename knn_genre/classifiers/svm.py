@@ -17,17 +17,23 @@ training tracks only, so an evaluation is nested.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
+from .cv import InnerStratifiedKFold
 from .divergence import DEFAULT_BLOCK_SIZE, packed_gaussian_terms, symmetric_kl_from_terms
+from .probability import fit_sigmoid, sigmoid_probabilities, softmax_probabilities
 
 __all__ = [
     "clip_spectrum",
@@ -39,6 +45,7 @@ __all__ = [
     "KLSVM_PARAM_GRID",
     "make_svm_pipeline",
     "make_table_svm_pipeline",
+    "search_klsvm",
 ]
 
 _COVARIANCE_MODES = ("raw", "log-variance", "log-euclidean")
@@ -274,6 +281,48 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         return self.scaler_.transform(X)
 
 
+def _divergence_scale(divergences: np.ndarray, scale) -> float:
+    """``scale_`` of a training divergence matrix: the median or mean over distinct pairs, or ``scale`` itself."""
+    if not isinstance(scale, str):
+        return float(scale)
+    pairs = divergences[np.triu_indices(len(divergences), 1)]
+    if len(pairs) == 0:
+        return 1.0
+    typical = np.median(pairs) if scale == "median" else np.mean(pairs)
+    # Identical training tracks (or a single one) give no scale: any
+    # positive number then yields the same all-ones kernel.
+    return float(typical) if typical > 0 else 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class _TrainingKernel:
+    """The kernel an SVM is trained on, and the map that makes query rows consistent with it."""
+
+    kernel: np.ndarray  # (n, n), positive semi-definite after a clip
+    projection: np.ndarray | None  # P of the clip, None if nothing was clipped
+    n_negative: int
+    negative_mass: float
+
+    @classmethod
+    def of(cls, divergences, gamma: float, scale: float, spectrum: str) -> "_TrainingKernel":
+        kernel = np.exp(-gamma * divergences / scale)
+        if spectrum != "clip":
+            return cls(kernel, None, 0, 0.0)
+        return cls(*clip_spectrum(kernel))
+
+    def frozen(self) -> "_TrainingKernel":
+        """Itself with read-only arrays: kept by a cache for other fits, nobody may change them."""
+        for array in (self.kernel, self.projection):
+            if array is not None:
+                array.setflags(write=False)
+        return self
+
+    def rows(self, divergences, gamma: float, scale: float) -> np.ndarray:
+        """Kernel rows of queries at these divergences from the training tracks, shape (m, n)."""
+        kernel = np.exp(-gamma * divergences / scale)
+        return kernel if self.projection is None else kernel @ self.projection
+
+
 class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     """Support vector machine with the exponentiated symmetric-KL kernel.
 
@@ -300,6 +349,17 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     kernels (Fan, Chen & Lin, 2005) but then finds only a stationary point.
     Both are deterministic.
 
+    With ``probability=True``, ``fit`` also calibrates probabilities by
+    Platt scaling (:func:`~knn_genre.classifiers.probability.fit_sigmoid`):
+    the SVM is refitted on ``cv`` seeded stratified folds of the training
+    tracks (:class:`~knn_genre.classifiers.cv.InnerStratifiedKFold`, tracks
+    kept whole when ``groups`` are given), each from the training
+    divergences already computed, and one sigmoid per genre is fitted to the
+    out-of-fold decision values. ``predict`` is then the most probable
+    genre. A genre with a single training track cannot be calibrated (no
+    fold both trains and tests it): the probabilities are then the softmax
+    of the decision values, and ``calibrated_`` is False.
+
     Parameters
     ----------
     C : float, default=1.0
@@ -314,6 +374,17 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     spectrum : {"clip", "none"}, default="clip"
         What to do with negative eigenvalues of the training kernel, see
         above.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the genres in the SVM's penalty, as ``sklearn.svm.SVC``:
+        ``"balanced"`` weighs each genre inversely to its number of
+        training tracks, so a small genre is not sacrificed to a large one.
+    probability : bool, default=False
+        Calibrate probabilities at ``fit`` (``cv`` more SVM fits) and
+        provide ``predict_proba``.
+    cv : int, default=5
+        Calibration folds, >= 2 (fewer when a genre has fewer tracks).
+    random_state : int, default=0
+        Seed of the calibration folds.
     ridge : float, default=1e-8
         Relative eigenvalue floor for covariances that are not safely
         positive definite, see :func:`knn_genre.features.gaussian.regularize_covariances`.
@@ -350,10 +421,16 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         Their share of the sum of absolute eigenvalues, in [0, 1].
     svc_ : sklearn.svm.SVC
         The fitted ``SVC(kernel="precomputed")``.
+    calibrated_ : bool
+        With ``probability=True``: whether the sigmoids were fitted (False:
+        softmax of the decision values).
+    sigmoids_ : ndarray of shape (n_classes, 2), (1, 2) for two classes, or None
+        ``(a, b)`` of each genre's Platt sigmoid.
 
     See Also
     --------
-    knn_genre.classifiers.registry : the ``klsvm`` model searches ``C`` and ``gamma``.
+    knn_genre.classifiers.registry : the ``klsvm`` model searches ``C`` and ``gamma``
+        (with :func:`search_klsvm`) and calibrates its probabilities.
 
     Examples
     --------
@@ -364,10 +441,12 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     >>> means = np.concatenate([rng.normal(0, 1, (10, 2)), rng.normal(4, 1, (10, 2))])
     >>> X = pack(means, np.tile(np.eye(2), (20, 1, 1)))
     >>> y = ["jazz"] * 10 + ["metal"] * 10
-    >>> clf = KLSVMClassifier(C=10.0).fit(X, y)
+    >>> clf = KLSVMClassifier(C=10.0, probability=True).fit(X, y)
     >>> queries = pack(np.array([[0.0, 0.5], [4.0, 3.5]]), np.tile(np.eye(2), (2, 1, 1)))
     >>> clf.predict(queries).tolist()
     ['jazz', 'metal']
+    >>> clf.predict_proba(queries).round(1).tolist()
+    [[0.9, 0.1], [0.1, 0.9]]
     """
 
     def __init__(
@@ -377,6 +456,10 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         *,
         scale="median",
         spectrum="clip",
+        class_weight=None,
+        probability=False,
+        cv=5,
+        random_state=0,
         ridge=DEFAULT_RIDGE,
         block_size=DEFAULT_BLOCK_SIZE,
         cache=None,
@@ -385,6 +468,10 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.scale = scale
         self.spectrum = spectrum
+        self.class_weight = class_weight
+        self.probability = probability
+        self.cv = cv
+        self.random_state = random_state
         self.ridge = ridge
         self.block_size = block_size
         self.cache = cache
@@ -398,25 +485,39 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         else:
             check_number("scale", self.scale, minimum=0, strict=True)
         check_choice("spectrum", self.spectrum, _SPECTRA)
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ParameterError(f"class_weight={self.class_weight!r} must be None, 'balanced' or a dict of genre -> weight")
+        check_integer("cv", self.cv, 2)
         check_number("ridge", self.ridge, minimum=0)
         check_integer("block_size", self.block_size)
 
     def _terms(self, X):
         return packed_gaussian_terms(X, origin=self.origin_, ridge=self.ridge)
 
-    def _scale(self, divergences: np.ndarray) -> float:
-        if not isinstance(self.scale, str):
-            return float(self.scale)
-        pairs = divergences[np.triu_indices(len(divergences), 1)]
-        if len(pairs) == 0:
-            return 1.0
-        typical = np.median(pairs) if self.scale == "median" else np.mean(pairs)
-        # Identical training tracks (or a single one) give no scale: any
-        # positive number then yields the same all-ones kernel.
-        return float(typical) if typical > 0 else 1.0
+    def training_divergences(self, X) -> np.ndarray:
+        """Symmetric KL between the rows of ``X``, as ``fit`` uses them, shape (n, n).
 
-    def fit(self, X, y):
-        """Compute the training kernel, make it PSD, and fit the SVM.
+        Sets ``origin_`` and ``reference_terms_`` (``fit`` calls it first).
+        Exactly symmetric with a zero diagonal, as the divergence is; the
+        expanded form is only so up to rounding.
+        """
+        means, _ = unpack(X)
+        self.origin_ = means.mean(axis=0)
+        self.reference_terms_ = self._terms(X)
+        self._fit_rows = self._cache_rows(X, fitting=True)
+        if self._fit_rows is None:
+            div = symmetric_kl_from_terms(self.reference_terms_, self.reference_terms_)
+        else:
+            div = self.cache.block(self._fit_rows, self._fit_rows)
+        div = 0.5 * (div + div.T)
+        np.fill_diagonal(div, 0.0)
+        return div
+
+    def _svc(self, C=None) -> SVC:
+        return SVC(kernel="precomputed", C=float(self.C if C is None else C), class_weight=self.class_weight)
+
+    def fit(self, X, y, groups=None):
+        """Compute the training kernel, make it PSD, fit the SVM (and calibrate).
 
         Parameters
         ----------
@@ -424,6 +525,9 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
             Packed training Gaussians.
         y : array-like of shape (n_samples,)
             Genre labels, strings or integers.
+        groups : array-like of shape (n_samples,), optional
+            Track of each row when rows are segments: the calibration folds
+            keep each track's rows together.
 
         Returns
         -------
@@ -432,10 +536,8 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ParameterError
-            If a parameter is out of range or the width of ``X`` is not a
-            packed width.
-        ValueError
-            If ``y`` has fewer than 2 classes.
+            If a parameter is out of range, the width of ``X`` is not a
+            packed width, or ``y`` has fewer than 2 classes.
         """
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -443,43 +545,49 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ParameterError(
-                f"an SVM needs at least 2 genres to separate; got 1 class ({self.classes_[0]!r})"
+                f"an SVM needs at least 2 genres to separate; got 1 class ({str(self.classes_[0])!r})"
             )
         self.dim_ = packed_dim(X.shape[1])
-        self.origin_ = X[:, : self.dim_].mean(axis=0)
-        self.reference_terms_ = self._terms(X)
-        self._fit_rows = self._cache_rows(X, fitting=True)
-        if self._fit_rows is None:
-            div = symmetric_kl_from_terms(self.reference_terms_, self.reference_terms_)
-        else:
-            div = self.cache.block(self._fit_rows, self._fit_rows)
-        # Exactly symmetric with a zero diagonal, as the divergence is;
-        # the expanded form is only so up to rounding.
-        div = 0.5 * (div + div.T)
-        np.fill_diagonal(div, 0.0)
-        self.scale_ = self._scale(div)
-        if self._fit_rows is None:
-            kernel, self.projection_, self.n_negative_eigenvalues_, self.negative_mass_ = self._training_kernel(div)
-        else:
-            # The same tracks and gamma (and scale, which follows from them) give the same kernel, whatever C.
-            key = ("klsvm", self._fit_rows.tobytes(), float(self.gamma), self.scale_, self.spectrum)
-            kernel, self.projection_, self.n_negative_eigenvalues_, self.negative_mass_ = self.cache.kernel(
-                key, lambda: self._training_kernel(div, shared=True)
-            )
-        self.svc_ = SVC(kernel="precomputed", C=float(self.C)).fit(kernel, y)
+        div = self.training_divergences(X)
+        self.scale_ = _divergence_scale(div, self.scale)
+        fitted = self._training_kernel(div)
+        self.projection_ = fitted.projection
+        self.n_negative_eigenvalues_ = fitted.n_negative
+        self.negative_mass_ = fitted.negative_mass
+        self.svc_ = self._svc().fit(fitted.kernel, y)
+        self.calibrated_ = False
+        self.sigmoids_ = None
+        if self.probability:
+            self._calibrate(div, y, groups)
         return self
 
-    def _training_kernel(self, div, shared=False):
-        """``(kernel, projection or None, negative eigenvalues, their mass)`` of training divergences."""
-        kernel = np.exp(-self.gamma * div / self.scale_)
-        projection, n_negative, mass = None, 0, 0.0
-        if self.spectrum == "clip":
-            kernel, projection, n_negative, mass = clip_spectrum(kernel)
-        if shared:  # kept by the cache for other fits: nobody may change them
-            for array in (kernel, projection):
-                if array is not None:
-                    array.setflags(write=False)
-        return kernel, projection, n_negative, mass
+    def _calibrate(self, div, y, groups):
+        """Platt sigmoids on out-of-fold decision values of the training tracks."""
+        inner = InnerStratifiedKFold(self.cv, random_state=self.random_state)
+        _, counts = np.unique(inner.units(y, groups)[0], return_counts=True)
+        if counts.min() < 2:
+            return  # a genre of one track: softmax of the decision values
+        binary = len(self.classes_) == 2
+        scores = np.empty(len(y)) if binary else np.empty((len(y), len(self.classes_)))
+        for train, test in inner.split(div, y, groups):
+            fold = np.ix_(train, train)
+            scale = _divergence_scale(div[fold], self.scale)
+            fitted = _TrainingKernel.of(div[fold], self.gamma, scale, self.spectrum)
+            svc = self._svc().fit(fitted.kernel, y[train])
+            scores[test] = svc.decision_function(fitted.rows(div[np.ix_(test, train)], self.gamma, scale))
+        if binary:
+            self.sigmoids_ = np.array([fit_sigmoid(scores, y == self.classes_[1])])
+        else:
+            self.sigmoids_ = np.array([fit_sigmoid(scores[:, k], y == c) for k, c in enumerate(self.classes_)])
+        self.calibrated_ = True
+
+    def _training_kernel(self, div) -> "_TrainingKernel":
+        """The kernel of the training divergences; shared through ``cache`` when the tracks are its rows."""
+        if self._fit_rows is None:
+            return _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum)
+        # The same tracks and gamma (and scale, which follows from them) give the same kernel, whatever C.
+        key = ("klsvm", self._fit_rows.tobytes(), float(self.gamma), self.scale_, self.spectrum)
+        return self.cache.kernel(key, lambda: _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum).frozen())
 
     def _cache_rows(self, X, fitting=False):
         """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
@@ -530,8 +638,28 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
             return np.empty(shape)
         return np.concatenate(parts)
 
+    @available_if(lambda self: self.probability)
+    def predict_proba(self, X):
+        """Genre probabilities of the queries (needs ``probability=True``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            Packed query Gaussians.
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_classes)
+            Calibrated (Platt) when ``calibrated_``, else the softmax of the
+            decision values; columns as ``classes_``, rows sum to 1.
+        """
+        decisions = self.decision_function(X)
+        if self.sigmoids_ is None:
+            return softmax_probabilities(decisions) if len(decisions) else np.empty((0, len(self.classes_)))
+        return sigmoid_probabilities(decisions, self.sigmoids_)
+
     def predict(self, X):
-        """Genre of each query.
+        """Genre of each query: the SVM's decision, or the most probable genre with ``probability=True``.
 
         Parameters
         ----------
@@ -543,8 +671,71 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_queries,)
             Labels from ``classes_``.
         """
+        if self.probability:
+            return self.classes_[self.predict_proba(X).argmax(axis=1)]
         parts = self._per_block(X, "predict")
         return np.concatenate(parts) if parts else self.classes_[:0]
+
+
+#: Parameters :func:`search_klsvm` can search; other grids need a plain grid search.
+_KLSVM_SEARCHABLE = {"C", "gamma", "class_weight"}
+
+
+def search_klsvm(estimator: KLSVMClassifier, grid, X, y, folds) -> tuple[dict, float] | None:
+    """Grid search of a :class:`KLSVMClassifier` that shares the work between grid points.
+
+    A plain grid search refits every point on every fold, recomputing the
+    same divergences and, for each ``C``, the same eigen-decomposition.
+    Here the divergences are computed once for all the tracks, each fold's
+    training kernel is built (and clipped) once per ``gamma``, and only the
+    SVM is refitted per ``C``: each point is scored exactly as a fit of
+    ``estimator`` with those parameters on the fold's training tracks would
+    score (up to the rounding of the divergences), by accuracy on the
+    fold's test tracks. The best mean accuracy wins; ties go to the first
+    point in ``sklearn.model_selection.ParameterGrid`` order, as in
+    ``GridSearchCV``.
+
+    Parameters
+    ----------
+    estimator : KLSVMClassifier
+        Its other parameters are kept.
+    grid : dict or list of dict
+        Values of ``C``, ``gamma`` and ``class_weight``.
+    X : ndarray of shape (n, n_features)
+        Packed Gaussians.
+    y : ndarray of shape (n,)
+    folds : list of (train_indices, test_indices)
+
+    Returns
+    -------
+    (best_params, best_score) or None
+        None when the grid has other parameters (search those with
+        ``GridSearchCV``).
+    """
+    points = list(ParameterGrid(grid))
+    if any(set(point) - _KLSVM_SEARCHABLE for point in points):
+        return None
+    template = clone(estimator).set_params(probability=False)
+    template._check_params()
+    y = np.asarray(y)
+    div = template.training_divergences(validate_data(template, X, dtype=np.float64))
+    scores = np.zeros(len(points))
+    for train, test in folds:
+        fold = np.ix_(train, train)
+        scale = _divergence_scale(div[fold], template.scale)
+        kernels = {}
+        for i, point in enumerate(points):
+            params = template.get_params() | point
+            gamma = params["gamma"]
+            if gamma not in kernels:
+                fitted = _TrainingKernel.of(div[fold], gamma, scale, params["spectrum"])
+                kernels[gamma] = (fitted, fitted.rows(div[np.ix_(test, train)], gamma, scale))
+            fitted, rows = kernels[gamma]
+            svc = SVC(kernel="precomputed", C=float(params["C"]), class_weight=params["class_weight"])
+            scores[i] += np.mean(svc.fit(fitted.kernel, y[train]).predict(rows) == y[test])
+    scores /= len(folds)
+    best = int(np.argmax(scores))  # the first of equal scores
+    return dict(points[best]), float(scores[best])
 
 
 def make_svm_pipeline(*, covariance="log-euclidean") -> Pipeline:

@@ -35,6 +35,8 @@ class FoldFit:
     decided: np.ndarray
     fit_seconds: float
     predict_seconds: float
+    proba: np.ndarray | None = None  # of the test rows, columns as the estimator's classes_
+    track_proba: np.ndarray | None = None  # the mean over each track's rows
 
 
 def _cost_order(models: dict) -> list[str]:

@@ -1,4 +1,4 @@
-"""Evaluation protocols: seeded folds, random splits, split files.
+"""Evaluation protocols: seeded folds, random splits, split files, GTZAN's published splits.
 
 Every model of an evaluation is scored on the *same* splits, computed once
 from the labels and a seed, so differences between models are not
@@ -9,6 +9,7 @@ training.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -17,14 +18,25 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFol
 
 from ..errors import ParameterError, check_integer
 
-__all__ = ["Protocol", "cross_validation_splits", "random_split", "split_from_lists", "smallest_training_size"]
+__all__ = [
+    "Protocol",
+    "cross_validation_splits",
+    "random_split",
+    "split_from_lists",
+    "smallest_training_size",
+    "GTZAN_SPLITS",
+    "gtzan_key",
+    "gtzan_split_lists",
+    "gtzan_split",
+    "pairs_across_splits",
+]
 
 
 @dataclass
 class Protocol:
     """How the data was split: enough to repeat the experiment."""
 
-    kind: str  # "cross-validation", "random-split" or "split-files"
+    kind: str  # "cross-validation", "random-split", "split-files", or a name of GTZAN_SPLITS
     seed: int | None
     n_tracks: int
     n_genres: int
@@ -44,6 +56,10 @@ class Protocol:
             head = f"stratified {self.folds}-fold cross-validation, seed {self.seed}"
         elif self.kind == "random-split":
             head = f"one stratified random split, {self.train_fraction:.0%} train, seed {self.seed}"
+        elif self.kind in GTZAN_SPLITS:
+            head = GTZAN_SPLITS[self.kind]
+            if self.kind == "gtzan-artist-3fold" and self.folds < 3:
+                head += f" ({self.folds} of the 3 folds usable)"
         else:
             head = "predefined train/test split from files"
         return f"{head}; {self.n_tracks} tracks, {self.n_genres} genres"
@@ -236,3 +252,180 @@ def split_from_lists(paths, y, train_names, test_names):
 def smallest_training_size(splits) -> int:
     """Fewest training tracks in any split: the largest usable ``k``."""
     return min(len(train) for train, _ in splits)
+
+
+# -- GTZAN's published splits ---------------------------------------------------------------
+
+#: Named splits shipped with the package (``evaluate --split NAME``).
+GTZAN_SPLITS = {
+    "gtzan-fault-filtered": (
+        "GTZAN fault-filtered split (Kereliuk, Sturm & Larsen 2015): trained on its train and valid lists, "
+        "tested on its test list"
+    ),
+    "gtzan-artist-3fold": (
+        "GTZAN artist-filtered stratified 3 folds (Foleiss & Tavares 2020): no artist on both sides of a fold"
+    ),
+}
+
+# "blues.00012", "blues_00012": GTZAN's genre and five-digit number.
+_GTZAN_STEM = re.compile(r"^(?P<genre>[A-Za-z]+)[._](?P<number>\d{5})$")
+
+
+def gtzan_key(name: str) -> str | None:
+    """The GTZAN track a file name or list entry names, as ``genre.NNNNN``, or None.
+
+    Published lists and tables spell the same track differently; the folder,
+    the extension and a tab-separated second column are ignored.
+
+    Examples
+    --------
+    >>> [gtzan_key(n) for n in ("blues/blues.00012.wav", "./blues_00012.wav\\tblues", "Blues.00012.au", "my song.wav")]
+    ['blues.00012', 'blues.00012', 'blues.00012', None]
+    """
+    entry = str(name).split("\t", 1)[0].strip().replace("\\", "/")
+    stem = PurePosixPath(entry).name
+    if "." in stem and not stem.rsplit(".", 1)[1].isdigit():
+        stem = stem.rsplit(".", 1)[0]  # the extension, not the number
+    match = _GTZAN_STEM.match(stem)
+    return f"{match['genre'].lower()}.{match['number']}" if match else None
+
+
+def _read_list(relative: str) -> list[str]:
+    from importlib.resources import files
+
+    text = files(__package__).joinpath("data", "gtzan", relative).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def gtzan_split_lists(name: str) -> list[tuple[list[str], list[str]]]:
+    """The published lists of a named split: one (train keys, test keys) per fold, as :func:`gtzan_key` spells them."""
+    if name not in GTZAN_SPLITS:
+        raise ParameterError(f"unknown split {name!r}; the named splits are {', '.join(GTZAN_SPLITS)}")
+    if name == "gtzan-fault-filtered":
+        train = _read_list("fault-filtered/train_filtered.txt") + _read_list("fault-filtered/valid_filtered.txt")
+        folds = [(train, _read_list("fault-filtered/test_filtered.txt"))]
+    else:
+        folds = [(_read_list(f"artist-3fold/f{i}_train.txt"), _read_list(f"artist-3fold/f{i}_test.txt")) for i in (1, 2, 3)]
+    return [([gtzan_key(e) for e in train], [gtzan_key(e) for e in test]) for train, test in folds]
+
+
+def _examples(items, limit=3) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
+
+
+def gtzan_split(name: str, paths, y):
+    """The splits of GTZAN's published split ``name`` over the tracks of a feature file or table.
+
+    Tracks are matched by their GTZAN name (:func:`gtzan_key`), whatever the
+    folder, extension or spelling (``blues/blues.00012.wav``,
+    ``./blues_00012.wav``, ``blues.00012.wav``); all rows of a track (its
+    segments) go together. Listed tracks that the data lacks are reported in
+    the protocol's notes (how many, and the first few), as are the data's
+    tracks that the split leaves out (GTZAN's repeats and distorted clips)
+    and test tracks of genres that no training track has. A fold left with
+    no test track, or training tracks of fewer than 2 genres, is dropped,
+    with a note.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`GTZAN_SPLITS`.
+    paths : sequence of str, length n
+        Track of each row.
+    y : sequence of str, length n
+        Genre of each row.
+
+    Returns
+    -------
+    splits : list of (train_indices, test_indices)
+    protocol : Protocol
+
+    Raises
+    ------
+    ParameterError
+        If no fold has both training and test tracks in the data, or two
+        different tracks of the data have the same GTZAN name.
+    """
+    paths = np.asarray([str(p) for p in paths])
+    y = np.asarray(y)
+    rows, owner = {}, {}
+    for i, path in enumerate(paths):
+        key = gtzan_key(path)
+        if key is None:
+            continue
+        if owner.setdefault(key, path) != path:
+            raise ParameterError(f"two tracks are GTZAN's {key}: {owner[key]} and {path}; keep one of them")
+        rows.setdefault(key, []).append(i)
+    lists = gtzan_split_lists(name)
+    listed = {key for train, test in lists for key in train + test}
+    notes = []
+    absent = sorted(listed - set(rows))
+    if absent:
+        notes.append(f"{len(absent)} of the {len(listed)} tracks the split lists are not in the data (e.g. {_examples(absent)})")
+    unlisted = sorted({str(p) for p in paths} - {owner[k] for k in listed & set(rows)})
+    if unlisted:
+        notes.append(f"{len(unlisted)} track(s) of the data are not in the split and are left out (e.g. {_examples(unlisted)})")
+    splits = []
+    for fold, (train_keys, test_keys) in enumerate(lists, start=1):
+        train = np.array(sorted(i for k in train_keys if k in rows for i in rows[k]), dtype=int)
+        test = np.array(sorted(i for k in test_keys if k in rows for i in rows[k]), dtype=int)
+        label = "the split" if len(lists) == 1 else f"fold {fold}"
+        if len(train) == 0 or len(test) == 0:
+            notes.append(f"{label} dropped: the data has {len(train)} of its training and {len(test)} of its test rows")
+            continue
+        if len(np.unique(y[train])) < 2:
+            notes.append(f"{label} dropped: its training tracks in the data are all of one genre ({y[train][0]})")
+            continue
+        unseen = sorted(set(y[test]) - set(y[train]))
+        if unseen:
+            count = int(np.isin(y[test], unseen).sum())
+            notes.append(
+                f"{label}: {count} test row(s) are of genres with no training track ({', '.join(map(str, unseen))}); "
+                "no model can get them right"
+            )
+        splits.append((train, test))
+    if not splits:
+        raise ParameterError(
+            f"the data holds no training and test tracks of the split {name}: it matched {len(listed & set(rows))} of its "
+            f"{len(listed)} tracks; tracks must have GTZAN's names (blues/blues.00012.wav, blues.00012.au, ./blues_00012.wav)"
+        )
+    used = np.unique(np.concatenate([np.concatenate(s) for s in splits]))
+    protocol = Protocol(
+        name, None, len(set(paths[used].tolist())), len(np.unique(y[used])), folds=len(splits), notes=notes
+    )
+    return splits, protocol
+
+
+def pairs_across_splits(pairs, splits, groups) -> list[tuple[str, str, tuple]]:
+    """Pairs of tracks with one track on the training side and the other on the test side of a split.
+
+    Parameters
+    ----------
+    pairs : list of (str, str)
+        Track names (e.g. copies of each other).
+    splits : list of (train_indices, test_indices)
+    groups : array-like of shape (n,)
+        Track of each row.
+
+    Returns
+    -------
+    list of (a, b, folds)
+        ``folds`` the indices of the splits that separate ``a`` and ``b``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> splits = [(np.array([0, 1]), np.array([2])), (np.array([0, 2]), np.array([1]))]
+    >>> pairs_across_splits([("a", "c"), ("b", "c")], splits, ["a", "b", "c"])
+    [('a', 'c', (0,)), ('b', 'c', (0, 1))]
+    """
+    groups = np.asarray([str(g) for g in groups])
+    sides = [(set(groups[train].tolist()), set(groups[test].tolist())) for train, test in splits]
+    out = []
+    for a, b in pairs:
+        folds = tuple(i for i, (train, test) in enumerate(sides) if (a in train and b in test) or (b in train and a in test))
+        if folds:
+            out.append((a, b, folds))
+    return out
