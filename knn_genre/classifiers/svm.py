@@ -323,6 +323,18 @@ class _TrainingKernel:
         return kernel if self.projection is None else kernel @ self.projection
 
 
+def _fold_kernels(divergences, train, test, gamma: float, scale, spectrum: str):
+    """``(training kernel, test kernel rows)`` of a fold, as a fit on its training tracks builds them.
+
+    ``divergences`` are between all the tracks; ``scale`` is the
+    estimator's parameter (the fold's median or mean divergence, or a number).
+    """
+    inside = divergences[np.ix_(train, train)]
+    fold_scale = _divergence_scale(inside, scale)
+    fitted = _TrainingKernel.of(inside, gamma, fold_scale, spectrum)
+    return fitted, fitted.rows(divergences[np.ix_(test, train)], gamma, fold_scale)
+
+
 class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     """Support vector machine with the exponentiated symmetric-KL kernel.
 
@@ -570,11 +582,8 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         binary = len(self.classes_) == 2
         scores = np.empty(len(y)) if binary else np.empty((len(y), len(self.classes_)))
         for train, test in inner.split(div, y, groups):
-            fold = np.ix_(train, train)
-            scale = _divergence_scale(div[fold], self.scale)
-            fitted = _TrainingKernel.of(div[fold], self.gamma, scale, self.spectrum)
-            svc = self._svc().fit(fitted.kernel, y[train])
-            scores[test] = svc.decision_function(fitted.rows(div[np.ix_(test, train)], self.gamma, scale))
+            fitted, rows = _fold_kernels(div, train, test, self.gamma, self.scale, self.spectrum)
+            scores[test] = self._svc().fit(fitted.kernel, y[train]).decision_function(rows)
         if binary:
             self.sigmoids_ = np.array([fit_sigmoid(scores, y == self.classes_[1])])
         else:
@@ -583,11 +592,14 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
 
     def _training_kernel(self, div) -> "_TrainingKernel":
         """The kernel of the training divergences; shared through ``cache`` when the tracks are its rows."""
-        if self._fit_rows is None:
+        def build():
             return _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum)
+
+        if self._fit_rows is None:
+            return build()
         # The same tracks and gamma (and scale, which follows from them) give the same kernel, whatever C.
         key = ("klsvm", self._fit_rows.tobytes(), float(self.gamma), self.scale_, self.spectrum)
-        return self.cache.kernel(key, lambda: _TrainingKernel.of(div, self.gamma, self.scale_, self.spectrum).frozen())
+        return self.cache.kernel(key, lambda: build().frozen())
 
     def _cache_rows(self, X, fitting=False):
         """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
@@ -721,15 +733,12 @@ def search_klsvm(estimator: KLSVMClassifier, grid, X, y, folds) -> tuple[dict, f
     div = template.training_divergences(validate_data(template, X, dtype=np.float64))
     scores = np.zeros(len(points))
     for train, test in folds:
-        fold = np.ix_(train, train)
-        scale = _divergence_scale(div[fold], template.scale)
         kernels = {}
         for i, point in enumerate(points):
             params = template.get_params() | point
             gamma = params["gamma"]
             if gamma not in kernels:
-                fitted = _TrainingKernel.of(div[fold], gamma, scale, params["spectrum"])
-                kernels[gamma] = (fitted, fitted.rows(div[np.ix_(test, train)], gamma, scale))
+                kernels[gamma] = _fold_kernels(div, train, test, gamma, template.scale, params["spectrum"])
             fitted, rows = kernels[gamma]
             svc = SVC(kernel="precomputed", C=float(params["C"]), class_weight=params["class_weight"])
             scores[i] += np.mean(svc.fit(fitted.kernel, y[train]).predict(rows) == y[test])
