@@ -291,6 +291,34 @@ def test_input_validation(tracks):
         KLKNNClassifier().fit(X, y[:, None])
 
 
+def test_plain_arrays_and_other_input_give_the_same_model(tracks):
+    """Plain float64 arrays skip scikit-learn's conversions; lists, frames and float32 do not."""
+    import pandas as pd
+
+    X, y = tracks
+    queries = X[::3]
+    plain = KLKNNClassifier().fit(X, y)
+    for X_other, y_other in [(X.tolist(), y.tolist()), (X.astype(np.float32).astype(np.float64), list(y))]:
+        other = KLKNNClassifier().fit(X_other, y_other)
+        assert other.n_features_in_ == plain.n_features_in_ == X.shape[1]
+        np.testing.assert_array_equal(other.predict(queries.tolist()), plain.predict(queries))
+    names = [f"f{i}" for i in range(X.shape[1])]
+    framed = KLKNNClassifier().fit(pd.DataFrame(X, columns=names), y)
+    assert list(framed.feature_names_in_) == names
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        framed.predict(queries)  # a plain array after a frame is still checked
+    framed.fit(X, y)  # refitting on a plain array forgets the names, as validate_data does
+    assert not hasattr(framed, "feature_names_in_")
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        plain.predict(np.zeros(X.shape[1]))
+    with pytest.raises(ValueError, match="0 sample"):
+        plain.predict(np.zeros((0, X.shape[1])))
+    X_nan = queries.copy()
+    X_nan[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        plain.predict(X_nan)
+
+
 def test_clone_and_params():
     clf = KLKNNClassifier(7, weights="distance", block_size=64)
     want = {"n_neighbors": 7, "weights": "distance", "ridge": 1e-8, "block_size": 64, "hubness": None, "cache": None}

@@ -42,7 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError, check_integer
-from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, regularize_stacked
+from ..features.gaussian import (
+    DEFAULT_FLOOR,
+    DEFAULT_RIDGE,
+    packed_dim,
+    regularize_covariances,
+    regularize_stacked,
+    triangle_rows,
+)
 
 __all__ = [
     "DEFAULT_RIDGE",
@@ -80,7 +87,8 @@ class GaussianTerms:
     Attributes
     ----------
     left : ndarray of shape (n, 2p + 2d + 2)
-        The left operand, see :meth:`left_operand`.
+        The left operand, see :meth:`left_operand`; Fortran-ordered (each
+        term is a contiguous column).
     regularized : ndarray of shape (n,), bool
         Whether an eigenvalue of that covariance was raised to the floor.
     means : ndarray of shape (n, d)
@@ -298,33 +306,40 @@ def _terms_from_triangles(means: np.ndarray, triangles: np.ndarray, ridge, floor
     """The terms of Gaussians ``means (n, d)`` with symmetric covariances ``triangles (n, p)``."""
     n, d = means.shape
     p = _triangle(d)
-    iu, weight, flat_upper = _triangle_layout(d)
-    left = np.empty((n, 2 * p + 2 * d + 2))
+    _, weight, flat_upper = _triangle_layout(d)
+    starts = triangle_rows(d)
+    # Built transposed, one row per term: the factorisation works on stacked
+    # columns, so every term is written contiguously, and the product takes
+    # the transpose (a Fortran-ordered left operand) without a copy.
+    columns = np.empty((2 * p + 2 * d + 2, n))
     regularized = np.empty(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, with the cause
         for start in range(0, n, _TERMS_CHUNK):
             rows = slice(start, min(start + _TERMS_CHUNK, n))
-            # Stacked on the last axis: one vector operation per step for all of them.
             tri, prec, regularized[rows] = regularize_stacked(
                 np.ascontiguousarray(triangles[rows].T), ridge=ridge, floor=floor
             )
-            mu = np.ascontiguousarray(means[rows].T)
-            h = np.einsum("ijn,jn->in", prec, mu)
-            moments = mu[iu[0]] * mu[iu[1]]
+            out = columns[:, rows]
+            mu = out[2 * p + d : 2 * p + 2 * d]
+            mu[...] = means[rows].T
+            h = out[2 * p : 2 * p + d]
+            np.einsum("ijn,jn->in", prec, mu, out=h)
+            moments = out[:p]
+            for j in range(d):  # row j of the triangle of mu mu^T, without temporaries
+                np.multiply(mu[j], mu[j:], out=moments[starts[j] : starts[j + 1]])
             moments += tri
-            out = left[rows]
-            np.multiply(moments.T, weight, out=out[:, :p])
-            out[:, p : 2 * p] = prec.reshape(d * d, -1)[flat_upper].T
-            out[:, 2 * p : 2 * p + d] = h.T
-            out[:, 2 * p + d : 2 * p + 2 * d] = means[rows]
-            out[:, -2] = np.einsum("in,in->n", mu, h)
-    left[:, -1] = 1.0
-    if not np.all(np.isfinite(left)):
+            moments *= weight[:, None]
+            np.take(prec.reshape(d * d, -1), flat_upper, axis=0, out=out[p : 2 * p])
+            np.einsum("in,in->n", mu, h, out=out[-2])
+    columns[-1] = 1.0
+    # The sum is one cheap pass; only when it is not finite (a NaN, an inf, or
+    # finite terms whose sum overflows) is each term looked at.
+    if not math.isfinite(columns.sum()) and not np.all(np.isfinite(columns)):
         raise ParameterError(
             "divergence terms overflow float64: means or covariances are too large "
             f"(largest |mean| {np.abs(means).max():.3g}, largest |cov| {np.abs(triangles).max():.3g})"
         )
-    return GaussianTerms(left, regularized)
+    return GaussianTerms(columns.T, regularized)
 
 
 def _check_same_dim(a: GaussianTerms, b: GaussianTerms):

@@ -253,6 +253,7 @@ def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def triangle_rows(d: int) -> np.ndarray:
     """Where row ``j`` of the upper triangle starts in ``np.triu_indices(d)`` order, shape (d + 1,).
 
@@ -356,10 +357,11 @@ def _cholesky_inverse(triangles: np.ndarray, rows: np.ndarray):
 
     ``S = U^T U`` row by row (``U[j, j:] = (S[j, j:] - U[:j, j] . U[:j, j:]) /
     sqrt(pivot)``), then ``P = S^-1`` from ``U^T P = U^-T`` column by column
-    from the last (the recurrence of Takahashi et al., 1973): ``P[j+1:, j] =
-    -P[j+1:, j+1:] U[j, j+1:] / U[j, j]`` and ``P[j, j] = (1 / U[j, j] -
-    U[j, j+1:] . P[j+1:, j]) / U[j, j]``. About ``d^3 / 2`` multiply-adds per
-    matrix in ``2d`` vectorised steps over all of them.
+    from the last (the recurrence of Takahashi et al., 1973): with ``r_j = 1 /
+    U[j, j]`` and ``v_j = -r_j U[j, j+1:]``, ``P[j+1:, j] = P[j+1:, j+1:] v_j``
+    and ``P[j, j] = r_j^2 + v_j . P[j+1:, j]``. About ``d^3 / 2`` multiply-adds
+    per matrix in ``2d`` vectorised steps over all of them; each step is a
+    few NumPy calls, whose fixed cost is what a small stack pays.
 
     Returns ``(precisions (d, d, m), trace of each (m,))``. A matrix that is
     not positive definite has a pivot <= 0, whose square root (NaN) or
@@ -369,28 +371,25 @@ def _cholesky_inverse(triangles: np.ndarray, rows: np.ndarray):
     d = len(rows) - 1
     m = triangles.shape[1]
     upper = np.zeros((d, d, m))
-    for j in range(d):
+    np.divide(triangles[:d], np.sqrt(triangles[0]), out=upper[0])
+    for j in range(1, d):
         row = upper[j, j:]
-        if j:
-            np.einsum("kn,kin->in", upper[:j, j], upper[:j, j:], out=row)
-            np.subtract(triangles[rows[j] : rows[j + 1]], row, out=row)
-        else:
-            row[...] = triangles[: rows[1]]
+        np.einsum("kn,kin->in", upper[:j, j], upper[:j, j:], out=row)
+        np.subtract(triangles[rows[j] : rows[j + 1]], row, out=row)
         row /= np.sqrt(row[0])
     inv_diag = 1.0 / upper.reshape(d * d, m)[:: d + 1]
+    # v_j for every j at once (the diagonal and below are not used).
+    upper *= -inv_diag[:, None]
     precisions = np.empty_like(upper)
-    precisions[d - 1, d - 1] = inv_diag[d - 1] ** 2
+    diagonal = precisions.reshape(d * d, m)[:: d + 1]
+    np.square(inv_diag, out=diagonal)
     for j in reversed(range(d - 1)):
         col = precisions[j, j + 1 :]
-        u = upper[j, j + 1 :]
-        np.einsum("ikn,kn->in", precisions[j + 1 :, j + 1 :], u, out=col)
-        col *= -inv_diag[j]
+        v = upper[j, j + 1 :]
+        np.einsum("ikn,kn->in", precisions[j + 1 :, j + 1 :], v, out=col)
         precisions[j + 1 :, j] = col
-        diagonal = precisions[j, j]
-        np.einsum("in,in->n", u, col, out=diagonal)
-        np.subtract(inv_diag[j], diagonal, out=diagonal)
-        diagonal *= inv_diag[j]
-    trace = precisions.reshape(d * d, m)[:: d + 1].sum(axis=0)
+        diagonal[j] += np.einsum("in,in->n", v, col)
+    trace = diagonal.sum(axis=0)
     return precisions, trace
 
 
