@@ -1,3 +1,4 @@
+import signal
 import sys
 from pathlib import Path
 
@@ -7,6 +8,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from knn_genre.audio.synth import write_collection  # noqa: E402
+
+
+def pytest_configure(config):
+    # A shell that starts a job in the background makes it ignore SIGINT, and
+    # so its children; the tests of Ctrl-C need it delivered as a user's
+    # terminal would deliver it. A handler (unlike "ignore") is reset to the
+    # default in every program started from here.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
