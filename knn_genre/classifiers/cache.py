@@ -113,6 +113,12 @@ class DivergenceCache:
         """Whether the divergence matrix fits in ``max_bytes``."""
         return len(self.X) ** 2 * 8 <= self.max_bytes
 
+    def serves(self, X, ridge) -> np.ndarray | None:
+        """:meth:`rows_of` ``X`` if the cache can serve divergences regularised with ``ridge``, else None."""
+        if not self.usable or self.ridge != ridge:
+            return None
+        return self.rows_of(X)
+
     def rows_of(self, X) -> np.ndarray | None:
         """Indices of the rows of ``X`` in the cache, or None if one of them is not there."""
         X = np.ascontiguousarray(X, dtype=np.float64)

@@ -295,12 +295,9 @@ class KLKNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _cache_rows(self, X, fitting=False):
         """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
-        cache = self.cache
-        if cache is None or (not fitting and self._fit_rows is None):
+        if self.cache is None or (not fitting and self._fit_rows is None):
             return None
-        if not cache.usable or cache.ridge != self.ridge:
-            return None
-        return cache.rows_of(X)
+        return self.cache.serves(X, self.ridge)
 
     def _cached_divergences(self, rows):
         """Divergences of cached query ``rows`` to the training tracks, or None."""

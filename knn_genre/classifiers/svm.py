@@ -603,12 +603,9 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
 
     def _cache_rows(self, X, fitting=False):
         """Rows of ``X`` in ``cache``, if it can serve them (and the training tracks); else None."""
-        cache = self.cache
-        if cache is None or (not fitting and self._fit_rows is None):
+        if self.cache is None or (not fitting and self._fit_rows is None):
             return None
-        if not cache.usable or cache.ridge != self.ridge:
-            return None
-        return cache.rows_of(X)
+        return self.cache.serves(X, self.ridge)
 
     def _per_block(self, X, method: str) -> list:
         """``method`` of the fitted SVC on each block of kernel rows of the queries ``X``."""
