@@ -25,23 +25,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def make_collection(dest: Path, data: Path | None, clips: int) -> int:
-    """``clips`` symbolic links (round-robin) to the wav files of ``data`` (or to generated clips)."""
-    if data is None:
-        from knn_genre.audio.synth import GENRES, write_collection
-
-        data = dest.parent / "synthetic"
-        write_collection(data, n_per_genre=-(-min(clips, 50) // len(GENRES)), seconds=30.0, seed=0)
-    sources = sorted(Path(data).resolve().glob("*/*.wav"))
-    if not sources:
-        raise SystemExit(f"{data}: no DATA_DIR/<genre>/*.wav files")
-    for i in range(clips):
-        src = sources[i % len(sources)]
-        target = dest / src.parent.name / f"copy{i // len(sources)}-{src.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(src, target)
-    return len(sources)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_features import make_collection  # noqa: E402
 
 
 def build(data_dir: Path, output: Path, *, jobs: int, cluster=None) -> float:
@@ -74,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = tmp / "clips"
-        distinct = make_collection(data, args.data, args.clips)
+        distinct = make_collection(data, args.data, args.clips, link=True)
         print(f"collection: {args.clips} links to {distinct} distinct clips")
         build(data, tmp / "warm.npz", jobs=args.workers)  # file cache and imports warm for both
         local_times, cluster_times, startups = [], [], []

@@ -26,24 +26,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def make_collection(dest: Path, data: Path | None, clips: int, seconds: float) -> int:
+def make_collection(dest: Path, data: Path | None, clips: int, seconds: float = 30.0, *, link: bool = False) -> int:
     """Fill ``dest`` with ``clips`` copies (round-robin) of the wav files of ``data``, or of generated ones.
 
-    Returns the number of distinct source files.
+    ``link`` makes symbolic links instead of copies (for runs where the bytes
+    on disk do not matter). Returns the number of distinct source files.
     """
     if data is None:
         from knn_genre.audio.synth import GENRES, write_collection
 
         data = dest.parent / "synthetic"
         write_collection(data, n_per_genre=-(-min(clips, 50) // len(GENRES)), seconds=seconds, seed=0)
-    sources = sorted(data.glob("*/*.wav"))
+    sources = sorted(Path(data).resolve().glob("*/*.wav"))
     if not sources:
         raise SystemExit(f"{data}: no DATA_DIR/<genre>/*.wav files")
     for i in range(clips):
         src = sources[i % len(sources)]
         target = dest / src.parent.name / f"copy{i // len(sources)}-{src.name}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
+        if link:
+            target.symlink_to(src)
+        else:
+            shutil.copyfile(src, target)
     return len(sources)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cluster import make_collection  # noqa: E402
+from bench_features import make_collection  # noqa: E402
 
 
 def library_of(dest: Path, sources: list[Path], files: int) -> None:
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmp)
         data = tmp / "data"
         if args.data is None:
-            make_collection(data, None, 50)
+            make_collection(data, None, 50, link=True)
             sources = sorted(p.resolve() for p in data.glob("*/*.wav"))
         else:
             data = args.data

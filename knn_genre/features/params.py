@@ -14,6 +14,15 @@ from ..errors import ParameterError, check_choice, check_integer, check_number
 __all__ = ["MFCCParams", "TableParams", "TABLE_STATISTICS", "round_half_up"]
 
 
+def _from_fields(cls, values: dict, what: str):
+    """``cls(**values)``, naming any key that is not one of its fields."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ParameterError(f"unknown {what} parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**values)
+
+
 @dataclass(frozen=True, eq=False)
 class MFCCParams:
     """MFCC settings, identical to the original tutorial's at 22050 Hz.
@@ -119,11 +128,7 @@ class MFCCParams:
     @classmethod
     def from_dict(cls, values: dict) -> "MFCCParams":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ParameterError(f"unknown MFCC parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
+        return _from_fields(cls, values, "MFCC")
 
 
 #: The frame-level features of the table family, in the column order of
@@ -210,11 +215,7 @@ class TableParams:
     @classmethod
     def from_dict(cls, values: dict) -> "TableParams":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ParameterError(f"unknown table parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
+        return _from_fields(cls, values, "table")
 
 
 def round_half_up(x: float) -> float:
