@@ -15,7 +15,13 @@ Usage::
    with ``train --features-csv`` and predicts the clips' audio as
    ``predict`` does (30-s windows, which a GTZAN clip fits in one). For
    reference, the same model's nested cross-validation on those training
-   rows (``evaluate --features-csv``, 5 folds).
+   rows (``evaluate --features-csv``, 5 folds), and its cross-validation on
+   GTZAN's artist-filtered 3 folds (``--split gtzan-artist-3fold``; the
+   folds' tracks that are among the clips are left out), which keeps every
+   artist on one side of a fold as the held-out clips mostly are.
+3. With ``--artists DIR`` (the ``*_groups.txt`` artist lists of Foleiss &
+   Tavares' split), the clips' accuracy is split into the clips whose artist
+   has tracks among the training rows and the clips whose artist has none.
 """
 
 from __future__ import annotations
@@ -53,13 +59,52 @@ def compare_columns(fs, published) -> list[tuple]:
     return [(c, float((diff[:, j] < 0.01).mean()), float((diff[:, j] < 0.05).mean()), float(diff[:, j].max())) for j, c in enumerate(columns)], diff
 
 
+def read_artists(folder: Path) -> dict[str, str]:
+    """GTZAN track (``genre.NNNNN``) -> artist id, from every ``*_groups.txt`` list in ``folder``."""
+    from knn_genre.evaluation.splits import gtzan_key
+
+    artists = {}
+    for path in sorted(folder.glob("*_groups.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                name, artist = line.rsplit("\t", 1)
+                artists[gtzan_key(name)] = artist.strip()
+    if not artists:
+        raise SystemExit(f"{folder}: no *_groups.txt artist lists in it (expected Foleiss & Tavares' fN_train_groups.txt)")
+    return artists
+
+
+def artist_breakdown(predicted, truth, artists, training_names) -> str:
+    """Accuracy of the clips whose artist has training rows, and of the others."""
+    from knn_genre.evaluation.splits import gtzan_key
+
+    seen = {artists.get(gtzan_key(n)) for n in training_names} - {None}
+    parts = []
+    for label, chosen in (
+        ("artist among the training rows", [c for c in predicted if artists.get(gtzan_key(c)) in seen]),
+        ("artist not among them", [c for c in predicted if gtzan_key(c) in artists and artists[gtzan_key(c)] not in seen]),
+        ("no artist id", [c for c in predicted if gtzan_key(c) not in artists]),
+    ):
+        if chosen:
+            right = sum(predicted[c] == truth[c] for c in chosen)
+            parts.append(f"{label}: {right / len(chosen):.3f} ({right}/{len(chosen)})")
+    return "; ".join(parts)
+
+
+def _cv_accuracy(evaluate, train_csv, name, out, split_args) -> str:
+    _quiet(evaluate.main, ["--features-csv", str(train_csv), "--models", name, *split_args, "--json", str(out), "-q"])
+    result = json.loads(out.read_text())["models"][name]
+    return f"{result['accuracy_mean']:.3f} ± {result['accuracy_std']:.3f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="GTZAN clips, DATA_DIR/<genre>/<genre>.000NN.wav")
     parser.add_argument("--csv", type=Path, required=True, help="GTZAN's features_30_sec.csv")
     parser.add_argument("--models", default="svm", help="table models to train on the published rows (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=-1, help="processes of the feature build (default: all cores)")
-    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation of the training rows")
+    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validations of the training rows")
+    parser.add_argument("--artists", type=Path, help="folder of Foleiss & Tavares' *_groups.txt artist lists: split the clips' accuracy by whether their artist has training rows")
     args = parser.parse_args(argv)
     import pandas as pd
 
@@ -68,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from knn_genre.pipeline.apply import predict_file
 
     published = pd.read_csv(args.csv)
+    artists = read_artists(args.artists) if args.artists else None
     with tempfile.TemporaryDirectory(prefix="bench_published_") as tmp:
         tmp = Path(tmp)
         features = tmp / "table.npz"
@@ -90,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_csv = tmp / "train.csv"
         rest.to_csv(train_csv, index=False)
         print(f"\n## Trained on the {len(rest)} other published rows, predicting the {len(clips)} clips' audio\n")
-        print("| model | accuracy on the clips' audio | nested 5-fold CV on the training rows |")
-        print("|---|---:|---:|")
+        print("| model | accuracy on the clips' audio | nested 5-fold CV on the training rows | artist-filtered 3-fold CV on them |")
+        print("|---|---:|---:|---:|")
         truth = {name: label for name, label in zip(published["filename"], published["label"])}
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             model_path = tmp / f"{name}.npz"
@@ -99,13 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = load_model(model_path)
             predicted = {clip: predict_file(model, path).genre for clip, path in clips.items()}
             accuracy = np.mean([predicted[c] == truth[c] for c in clips])
-            cv = "-"
+            cv = artist_cv = "-"
             if not args.no_cv:
-                out = tmp / f"{name}.json"
-                _quiet(evaluate.main, ["--features-csv", str(train_csv), "--models", name, "--folds", "5", "--json", str(out), "-q"])
-                result = json.loads(out.read_text())["models"][name]
-                cv = f"{result['accuracy_mean']:.3f} ± {result['accuracy_std']:.3f}"
-            print(f"| {name} | {accuracy:.3f} ({sum(predicted[c] == truth[c] for c in clips)}/{len(clips)}) | {cv} |")
+                cv = _cv_accuracy(evaluate, train_csv, name, tmp / f"{name}.json", ["--folds", "5"])
+                artist_cv = _cv_accuracy(evaluate, train_csv, name, tmp / f"{name}-artist.json", ["--split", "gtzan-artist-3fold"])
+            print(f"| {name} | {accuracy:.3f} ({sum(predicted[c] == truth[c] for c in clips)}/{len(clips)}) | {cv} | {artist_cv} |")
+            if artists is not None:
+                print(f"\n{name} on the clips by artist: {artist_breakdown(predicted, truth, artists, rest['filename'])}")
             wrong = sorted(f"{c}->{predicted[c]}" for c in clips if predicted[c] != truth[c])
             print(f"\n{name} misclassified: {', '.join(wrong) or 'none'}\n")
     return 0

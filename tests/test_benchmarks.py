@@ -64,3 +64,19 @@ def test_table_speed_benchmark_runs_both_implementations_on_the_same_clips(capsy
     out = capsys.readouterr().out
     assert "| knn_genre table family |" in out and "| librosa, function by function |" in out
     assert "librosa / table family, 1 process:" in out
+
+
+def test_published_table_benchmark_splits_the_clips_by_whether_their_artist_was_trained_on(tmp_path):
+    from benchmarks.bench_published_table import artist_breakdown, read_artists
+
+    (tmp_path / "f1_train_groups.txt").write_text("./blues_00000.wav\t7\n./blues_00001.wav\t7\n./rock_00005.wav\t9\n")
+    (tmp_path / "f1_evaluate_groups.txt").write_text("./jazz_00003.wav\t8\n")
+    artists = read_artists(tmp_path)
+    assert artists == {"blues.00000": "7", "blues.00001": "7", "rock.00005": "9", "jazz.00003": "8"}
+    truth = {"blues.00001.wav": "blues", "jazz.00003.wav": "jazz", "rock.00005.wav": "rock", "pop.00002.wav": "pop"}
+    predicted = {"blues.00001.wav": "blues", "jazz.00003.wav": "rock", "rock.00005.wav": "metal", "pop.00002.wav": "pop"}
+    # blues.00001 shares artist 7 with the training row blues.00000; rock.00005's artist has no training row.
+    line = artist_breakdown(predicted, truth, artists, ["blues.00000.wav", "classical.00004.wav"])
+    assert line == "artist among the training rows: 1.000 (1/1); artist not among them: 0.000 (0/2); no artist id: 1.000 (1/1)"
+    with pytest.raises(SystemExit, match="no \\*_groups.txt"):
+        read_artists(tmp_path / "empty")
