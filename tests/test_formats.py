@@ -208,6 +208,8 @@ BAD = [
     ("mp3", lambda r: _overwrite(r, NOISE), "noise.mp3", r"damaged MP3 data at byte \d+ \([\d.]+ s\): no frame header"),
     ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x14" + b"\0" * 20, "tag-only.mp3", r"no MPEG audio frames after its 30-byte ID3 tag"),
     ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x00\x00\x14" + b"\0" * 20 + b"\0" * 4000, "silent-tag.mp3", r"no MPEG audio frames after its 30-byte ID3 tag"),
+    # Cut inside the first frame, in its Xing header (the frame-count field missing).
+    ("mp3", lambda r: r[: r.index(b"Xing") + 6], "cut-in-xing.mp3", r"truncated: the file ends inside its first MPEG audio frame"),
     ("mp3", lambda r: b"ID3\x03\x00\x00\x00\x10\x00\x00" + b"\0" * 20, "short-tag.mp3", r"truncated: the ID3 tag declares 262154 bytes but the file holds 30"),
     ("ogg", _cut, "cut.ogg", r"truncated: Ogg page \d+ at byte \d+ needs \d+ bytes but only \d+ remain"),
     ("ogg", lambda r: _overwrite(r, NOISE), "noise.ogg", r"damaged Ogg page \d+ at byte \d+: its checksum does not match"),

@@ -226,15 +226,22 @@ def _is_trailer(data, pos: int, size: int) -> bool:
 
 
 def _declared_frames(data, first: int, head: FrameHeader) -> int | None:
-    """The frame count of a Xing/Info or VBRI header in the first frame, if there is one."""
+    """The frame count of a Xing/Info or VBRI header in the first frame, if there is one.
+
+    A field the file does not hold whole (the first frame cut short) counts
+    as absent: the caller then reports the cut frame.
+    """
+    end = min(len(data), first + head.length)
+
+    def field(at: int) -> int | None:
+        return struct.unpack(">I", data[at : at + 4])[0] if at + 4 <= end else None
+
     side = (32 if head.channels == 2 else 17) if head.version == 1 else (17 if head.channels == 2 else 9)
     xing = first + 4 + side
     if data[xing : xing + 4] in (b"Xing", b"Info"):
-        (flags,) = struct.unpack(">I", data[xing + 4 : xing + 8])
-        if flags & 1:
-            return struct.unpack(">I", data[xing + 8 : xing + 12])[0]
-        return None
+        flags = field(xing + 4)
+        return field(xing + 8) if flags is not None and flags & 1 else None
     vbri = first + 36
     if data[vbri : vbri + 4] == b"VBRI":
-        return struct.unpack(">I", data[vbri + 14 : vbri + 18])[0]
+        return field(vbri + 14)
     return None
