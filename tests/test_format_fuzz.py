@@ -1,4 +1,4 @@
-"""Fuzzing the readers of the other formats: damaged AU, AIFF, FLAC, MP3 and Ogg files give a signal or an AudioError, nothing else."""
+"""Fuzzing the readers of the other formats: damaged AU, AIFF, FLAC, MP3, Ogg and Opus files give a signal or an AudioError, nothing else."""
 
 import numpy as np
 import pytest
@@ -16,6 +16,7 @@ WRITERS = {
     ".flac": lambda p: write_lossless(p, X, "flac", 16),
     ".mp3": lambda p: write_lossy(p, X, "mp3"),
     ".ogg": lambda p: write_lossy(p, X, "ogg"),
+    ".opus": lambda p: write_lossy(p, tone(0.3, rate=48000), "opus", rate=48000),  # Opus runs at 48 kHz
 }
 
 
