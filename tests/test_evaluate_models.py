@@ -7,17 +7,14 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from knn_genre import store
 from knn_genre.errors import FeatureFileError
 from knn_genre.classifiers.registry import ALIASES, REGISTRY
 from knn_genre.evaluate import main, make_models, parse_models
 from knn_genre.evaluation.scoring import evaluate_models
 from knn_genre.evaluation.splits import cross_validation_splits, random_split
-from knn_genre.features.gaussian import unpack
-from knn_genre.features.params import MFCCParams
 from knn_genre.store.tables import read_feature_table, track_of
 
-from test_knn import make_tracks
+from test_knn import make_tracks, save_tracks
 
 GENRES = ["blues", "jazz", "metal"]
 
@@ -26,12 +23,7 @@ GENRES = ["blues", "jazz", "metal"]
 def features(tmp_path_factory):
     """A feature file of 3 genres x 10 synthetic 4-d Gaussians (no audio needed)."""
     X, y = make_tracks(np.random.default_rng(0), 10, d=4, spread=2.0)
-    means, covs = unpack(X)
-    paths = [f"{g}/{g}.{i:05d}.wav" for g, i in zip(y, np.tile(np.arange(10), 3))]
-    fs = store.FeatureSet(means=means, covs=covs, labels=y, paths=paths, params=MFCCParams(numcep=4))
-    out = tmp_path_factory.mktemp("features") / "f.npz"
-    store.save(fs, out)
-    return out
+    return save_tracks(X, y, tmp_path_factory.mktemp("features") / "f.npz")
 
 
 def write_table(path, *, n_per_genre=12, segments=1, seed=0):

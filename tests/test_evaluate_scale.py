@@ -11,10 +11,8 @@ from knn_genre.classifiers.cache import DivergenceCache
 from knn_genre.classifiers.knn import KLKNNClassifier
 from knn_genre.classifiers.svm import GaussianVectorizer, KLSVMClassifier
 from knn_genre.evaluate import main
-from knn_genre.features.gaussian import unpack
-from knn_genre.features.params import MFCCParams
 
-from test_knn import make_tracks
+from test_knn import make_tracks, save_tracks
 
 MODELS = "knn,knn-mp,svm,klsvm,dummy"
 
@@ -24,12 +22,7 @@ def features(tmp_path_factory):
     """3 genres x 12 synthetic 5-d Gaussians, two of them identical (exact ties)."""
     X, y = make_tracks(np.random.default_rng(1), 12, d=5, spread=1.5)
     X[1] = X[0]
-    means, covs = unpack(X)
-    paths = [f"{g}/{g}.{i:05d}.wav" for g, i in zip(y, np.tile(np.arange(12), 3))]
-    fs = store.FeatureSet(means=means, covs=covs, labels=y, paths=paths, params=MFCCParams(numcep=5))
-    out = tmp_path_factory.mktemp("features") / "f.npz"
-    store.save(fs, out)
-    return out
+    return save_tracks(X, y, tmp_path_factory.mktemp("features") / "f.npz")
 
 
 ROUNDED = ("kernel_negative_mass", "probabilities")  # sums of divergences taken in another order

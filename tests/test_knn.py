@@ -35,6 +35,21 @@ def make_tracks(rng, n_per_genre, d=13, genres=GENRES, spread=1.0):
     return pack(np.concatenate(means), np.concatenate(covs)), np.array(labels)
 
 
+def save_tracks(X, y, out):
+    """Write packed tracks as a feature file of a GTZAN-style collection (``genre/genre.0000N.wav``); returns ``out``."""
+    from knn_genre import store
+    from knn_genre.features.params import MFCCParams
+
+    means, covs = unpack(X)
+    numbers = {}
+    paths = []
+    for genre in y:
+        numbers[genre] = numbers.get(genre, -1) + 1
+        paths.append(f"{genre}/{genre}.{numbers[genre]:05d}.wav")
+    store.save(store.FeatureSet(means=means, covs=covs, labels=y, paths=paths, params=MFCCParams(numcep=means.shape[1])), out)
+    return out
+
+
 def isotropic(means):
     """Packed rows of unit-covariance Gaussians at ``means`` (skl = squared distance)."""
     means = np.asarray(means, dtype=float)

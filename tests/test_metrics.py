@@ -12,21 +12,15 @@ from knn_genre.evaluate import main
 from knn_genre.evaluation.report import format_report
 from knn_genre.evaluation.scoring import chance_accuracy, compare_models, evaluate_models, pooled_metrics
 from knn_genre.evaluation.splits import cross_validation_splits
-from knn_genre.features.gaussian import unpack
-from knn_genre.features.params import MFCCParams
 
-from test_knn import make_tracks
+from test_knn import make_tracks, save_tracks
 
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory):
     """A feature file of 3 genres x 10 synthetic 4-d Gaussians."""
     X, y = make_tracks(np.random.default_rng(0), 10, d=4, spread=1.0)
-    means, covs = unpack(X)
-    paths = [f"{g}/{g}.{i:05d}.wav" for g, i in zip(y, np.tile(np.arange(10), 3))]
-    out = tmp_path_factory.mktemp("metrics") / "f.npz"
-    store.save(store.FeatureSet(means=means, covs=covs, labels=y, paths=paths, params=MFCCParams(numcep=4)), out)
-    return out
+    return save_tracks(X, y, tmp_path_factory.mktemp("metrics") / "f.npz")
 
 
 def run(capsys, tmp_path, *args):
@@ -152,10 +146,7 @@ def test_report_prints_chance_beside_the_baselines(features):
 def test_min_tracks_keeps_the_well_populated_genres(tmp_path, capsys):
     X, y = make_tracks(np.random.default_rng(3), 10, d=4, spread=1.0)
     keep = np.r_[0:20, 20:23]  # the third genre keeps 3 tracks
-    means, covs = unpack(X[keep])
-    paths = [f"{g}/{g}.{i:05d}.wav" for i, g in enumerate(y[keep])]
-    path = tmp_path / "f.npz"
-    store.save(store.FeatureSet(means=means, covs=covs, labels=y[keep], paths=paths, params=MFCCParams(numcep=4)), path)
+    path = save_tracks(X[keep], y[keep], tmp_path / "f.npz")
     status, text, _, data = run(capsys, tmp_path, "--features", str(path), "--min-tracks", "5", "--models", "knn,dummy", "--k", "3")
     assert status == 0
     assert data["models"]["knn"]["genres"] == sorted(set(y[:20].tolist()))
@@ -169,10 +160,7 @@ def test_training_names_the_genre_with_too_few_tracks(tmp_path, capsys):
 
     X, y = make_tracks(np.random.default_rng(3), 10, d=4, spread=1.0)
     keep = np.r_[0:10, 10]  # the second genre has a single track
-    means, covs = unpack(X[keep])
-    path = tmp_path / "f.npz"
-    paths = [f"{g}/{g}.{i:05d}.wav" for i, g in enumerate(y[keep])]
-    store.save(store.FeatureSet(means=means, covs=covs, labels=y[keep], paths=paths, params=MFCCParams(numcep=4)), path)
+    path = save_tracks(X[keep], y[keep], tmp_path / "f.npz")
     assert train_main(["--features", str(path), "--model", "klsvm", "-o", str(tmp_path / "m.npz"), "-q"]) == 1
     err = capsys.readouterr().err
     assert f"genre '{y[10]}' (1 track) has too few training tracks for the inner folds of klsvm's search" in err
