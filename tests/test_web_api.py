@@ -132,6 +132,14 @@ def test_bad_files_get_a_status_and_a_reason_in_words(client, tmp_path, data, na
     assert page.status_code == status and words in page.get_data(as_text=True)
 
 
+def test_upload_names_are_judged_by_their_suffix(client, clips):
+    r = send(client, [(clips["organ"], ".WAV"), (b"\0" * 64, "phone memo.m4a")])
+    named_wav, m4a = r.get_json()
+    assert named_wav["path"] == ".WAV" and named_wav["genre"] == "organ"  # an upload is never a hidden file
+    assert m4a == {"path": "phone memo.m4a", "status": 415,
+                   "error": "MP4/M4A audio (AAC or Apple Lossless) cannot be decoded here; convert it to FLAC, WAV or MP3"}
+
+
 def test_some_bad_files_do_not_spoil_the_good_ones(client, clips):
     r = send(client, [(b"text", "a.txt"), (clips["organ"], "organ.wav")])
     assert r.status_code == 200
@@ -144,7 +152,10 @@ def test_some_bad_files_do_not_spoil_the_good_ones(client, clips):
     "body, content_type, status, words",
     [
         (b"--xx\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nabc", "multipart/form-data; boundary=xx", 400, "malformed multipart body"),
-        (b"whatever", "multipart/form-data", 400, "malformed multipart body: Missing boundary"),
+        (b"whatever", "multipart/form-data", 400, "malformed multipart body: send multipart/form-data with its boundary"),
+        (b"garbage", "multipart/form-data; boundary=xx", 400, "malformed multipart body: send multipart/form-data with its boundary"),
+        (b"--xx\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff.wav\"\r\n\r\nabc\r\n--xx--\r\n",
+         "multipart/form-data; boundary=xx", 400, "with a UTF-8 file name"),
         (b"--xx--\r\n", "multipart/form-data; boundary=xx", 400, "no file: choose one or more audio files"),
         (b"RIFF....", "audio/wav", 415, "send the files as multipart/form-data"),
         (b"", None, 415, "send the files as multipart/form-data"),
@@ -152,7 +163,9 @@ def test_some_bad_files_do_not_spoil_the_good_ones(client, clips):
 )
 def test_malformed_requests_get_400_or_415(client, body, content_type, status, words):
     r = client.post("/api/predict", data=body, content_type=content_type)
-    assert r.status_code == status and words in r.get_json()["error"]
+    error = r.get_json()["error"]
+    assert r.status_code == status and words in error
+    assert "codec" not in error and "State." not in error  # the parser's internals are not echoed
 
 
 def test_a_form_submitted_without_a_file(client):
@@ -171,6 +184,26 @@ def test_too_large_uploads_get_413_before_the_body_is_read(client, clips):
     assert r.status_code == 413
     page = send(client, [(big, "big.wav")], url="/")
     assert page.status_code == 413 and "larger than this server&#39;s limit of 3 MB" in page.get_data(as_text=True)
+
+
+def _one_file_body(size: int) -> bytes:
+    head = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    tail = b"\r\n--xx--\r\n"
+    return head + b"\0" * (size - len(head) - len(tail)) + tail
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_the_limit_holds_to_the_byte_when_the_server_terminates_the_input(client, declared):
+    # As waitress serves it: the server ends the input stream, and a chunked body declares no length.
+    for size, status in ((3_000_000, 415), (3_000_001, 413)):  # 415: the body was read, and its zeros are no WAV
+        environ = {"wsgi.input_terminated": True}
+        if not declared:
+            environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        r = client.post("/api/predict", input_stream=io.BytesIO(_one_file_body(size)), content_length=size,
+                        content_type="multipart/form-data; boundary=xx", environ_overrides=environ)
+        assert r.status_code == status, (size, r.get_json())
+        if status == 413:
+            assert r.get_json()["error"] == "the upload is larger than this server's limit of 3 MB per request"
 
 
 def test_too_many_files(model, uploads, clips):
@@ -257,6 +290,9 @@ def test_health_and_unknown_routes_answer_json(client):
     assert r.status_code == 404 and r.get_json()["error"].startswith("not found")
     r = client.get("/api/predict")
     assert r.status_code == 405 and r.get_json()["error"].startswith("method not allowed")
+    assert set(r.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    r = client.delete("/")
+    assert r.status_code == 405 and {"GET", "POST"} <= set(r.headers["Allow"].split(", "))
     assert client.get("/nothing").status_code == 404
 
 

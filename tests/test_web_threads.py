@@ -105,7 +105,7 @@ def test_a_model_not_known_to_be_thread_safe_is_applied_by_one_thread_at_a_time(
 
     monkeypatch.setattr(predictor_module, "predict_rows", counting)
     predictor = Predictor(model, threads=THREADS, timeout=60, n_similar=3)
-    uploads = [Upload(p.name, str(p), p.stat().st_size, True) for p in songs]
+    uploads = [Upload(p.name, str(p), p.stat().st_size, p.suffix) for p in songs]
     try:
         with threadpool_limits(limits=1, user_api="blas"):  # as the server runs
             results = at_once(lambda u: predictor.run([u])[0], uploads)

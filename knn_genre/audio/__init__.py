@@ -16,7 +16,7 @@ This stage imports nothing of the stages above it (features, classifiers, ...).
 """
 
 from .signal import resample, to_float, to_mono
-from .source import AUDIO_SUFFIXES, is_audio_name, open_audio, read_audio
+from .source import AUDIO_SUFFIXES, UNSUPPORTED, is_audio_name, open_audio, read_audio
 from .windows import window_spans
 
-__all__ = ["AUDIO_SUFFIXES", "is_audio_name", "open_audio", "read_audio", "resample", "to_float", "to_mono", "window_spans"]
+__all__ = ["AUDIO_SUFFIXES", "UNSUPPORTED", "is_audio_name", "open_audio", "read_audio", "resample", "to_float", "to_mono", "window_spans"]

@@ -108,7 +108,10 @@ def create_app(model: GenreModel, config: WebConfig | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
     app.request_class = UploadRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=config.max_bytes,
+        # One byte of headroom: a server that terminates the input itself (waitress) is read through
+        # a stream capped at this length, and Werkzeug refuses a body that fills the cap exactly.
+        # Declared lengths are held to the limit itself by the routes.
+        MAX_CONTENT_LENGTH=config.max_bytes + 1,
         # Parts are bounded by the file count (fields other than files keep Flask's 500 kB limit).
         MAX_FORM_PARTS=config.max_files + 16,
         UPLOAD_FOLDER=config.upload_folder or tempfile.gettempdir(),

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
-from ..audio import AUDIO_SUFFIXES
+from ..audio import AUDIO_SUFFIXES, UNSUPPORTED
 from ..classifiers.model import GenreModel
 from ..errors import AudioError, FeatureError, KnnGenreError, ParameterError
 from ..pipeline.apply import Prediction, analyse_for_model, predict_rows
@@ -126,6 +126,8 @@ class Predictor:
         return [self._one(upload, deadline) for upload in uploads]
 
     def _one(self, upload: Upload, deadline: float) -> FileResult:
+        if upload.suffix in UNSUPPORTED:
+            return FileResult(upload.name, 415, f"{UNSUPPORTED[upload.suffix]} cannot be decoded here; convert it to FLAC, WAV or MP3")
         if not upload.is_audio:
             return FileResult(upload.name, 415, f"not an audio file: the name does not end in {', '.join(AUDIO_SUFFIXES)}")
         if upload.size == 0:

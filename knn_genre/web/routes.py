@@ -10,10 +10,12 @@
 
 Every error is answered in words, never with a stack trace: JSON
 ``{"error": ..., "file": ...}`` under ``/api/`` and ``/healthz``, the page
-with the message elsewhere. Statuses: 400 unreadable input (malformed
-multipart, no file, an empty file, audio too short or silent), 413 too
-large (refused from the declared length, before the body is read), 415 not
-audio, 503 over the time limit; 500 only for a fault of the server itself.
+with the message elsewhere. Statuses: 400 a request that cannot be used
+(malformed multipart, no file, an empty file, audio too short or silent),
+405 a wrong method (with ``Allow``), 413 too large (refused from the
+declared length, before the body is read), 415 not audio (no audio suffix,
+a format not decoded here, a file not readable as audio), 503 over the time
+limit; 500 only for a fault of the server itself.
 """
 
 from __future__ import annotations
@@ -65,10 +67,14 @@ def _results() -> list[FileResult]:
     state = _state()
     if request.mimetype != "multipart/form-data":
         raise InputError(415, f"send the files as multipart/form-data in the field 'file' (got {request.mimetype or 'no content type'})")
+    if (request.content_length or 0) > state.config.max_bytes:
+        raise InputError(413, _too_large_message(state.config))
     try:
         uploads = request.uploads("file")
-    except ValueError as exc:
-        raise InputError(400, f"malformed multipart body: {exc}") from None
+    except ValueError:
+        # The parser's own words name its internals; say what a valid body is.
+        raise InputError(400, "malformed multipart body: send multipart/form-data with its boundary, "
+                              "each file a part of the field 'file' with a UTF-8 file name") from None
     if not uploads:
         raise InputError(400, f"no file: choose one or more audio files ({', '.join(AUDIO_SUFFIXES)}) in the field 'file'")
     if len(uploads) > state.config.max_files:
@@ -146,18 +152,26 @@ def input_error(exc: InputError):
     return _error(exc.status, exc.message, exc.file)
 
 
+def _too_large_message(config) -> str:
+    return f"the upload is larger than this server's limit of {config.max_upload_mb:g} MB per request"
+
+
 @bp.app_errorhandler(RequestEntityTooLarge)
 def too_large(exc):
     config = _state().config
-    if (request.content_length or 0) > config.max_bytes:
-        return _error(413, f"the upload is larger than this server's limit of {config.max_upload_mb:g} MB per request")
+    # A body sent without a declared length (chunked) is refused when it fills the capped stream.
+    undeclared_and_full = request.content_length is None and getattr(request.stream, "is_exhausted", False)
+    if (request.content_length or 0) > config.max_bytes or undeclared_and_full:
+        return _error(413, _too_large_message(config))
     # Werkzeug's other limits: the number of parts, the size of the form's text fields.
     return _error(413, f"the multipart body has too many parts or too large form fields; send at most {config.max_files} files")
 
 
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    return _error(exc.code or 500, f"{exc.name.lower()}: {exc.description}" if exc.description else exc.name.lower())
+    body, status = _error(exc.code or 500, f"{exc.name.lower()}: {exc.description}" if exc.description else exc.name.lower())
+    allowed = getattr(exc, "valid_methods", None)  # a 405 must say which methods are (RFC 9110)
+    return body, status, {"Allow": ", ".join(allowed)} if allowed else {}
 
 
 @bp.app_errorhandler(Exception)

@@ -24,20 +24,31 @@ from pathlib import PurePath
 
 from flask import Request, current_app
 
-from ..audio import AUDIO_SUFFIXES, is_audio_name
+from ..audio import AUDIO_SUFFIXES
 
-__all__ = ["Upload", "UploadRequest", "display_name", "audio_suffix"]
+__all__ = ["Upload", "UploadRequest", "display_name", "name_suffix", "audio_suffix"]
 
 #: Longest file name echoed back, in characters.
 MAX_NAME = 200
 
 
+def name_suffix(name: str) -> str:
+    """The lower-case suffix of a client's file name, ``""`` if it has none.
+
+    Unlike :attr:`pathlib.PurePath.suffix`, a name that is only a suffix
+    counts: an upload named ``.wav`` is a WAV file, not a hidden file.
+
+    >>> name_suffix("Song.MP3"), name_suffix(".wav"), name_suffix("notes")
+    ('.mp3', '.wav', '')
+    """
+    _, dot, suffix = PurePath(name).name.rpartition(".")
+    return "." + suffix.lower() if dot else ""
+
+
 def audio_suffix(name: str) -> str | None:
     """The audio suffix (from the allow-list, lower case) that ``name`` ends with, or None."""
-    if not is_audio_name(name):
-        return None
-    suffix = PurePath(name).suffix.lower()
-    return next((s for s in AUDIO_SUFFIXES if s == suffix), None)
+    suffix = name_suffix(name)
+    return suffix if suffix in AUDIO_SUFFIXES else None
 
 
 def display_name(name: str | None) -> str:
@@ -64,14 +75,19 @@ class Upload:
         The temporary file holding the bytes (removed with the request).
     size : int
         Bytes received.
-    is_audio : bool
-        Whether ``name`` has an audio suffix.
+    suffix : str
+        The lower-case suffix of the client's file name (:func:`name_suffix`).
     """
 
     name: str
     path: str
     size: int
-    is_audio: bool
+    suffix: str
+
+    @property
+    def is_audio(self) -> bool:
+        """Whether the name has the suffix of a format that is read."""
+        return self.suffix in AUDIO_SUFFIXES
 
 
 class UploadRequest(Request):
@@ -99,7 +115,7 @@ class UploadRequest(Request):
                 continue  # a form submitted with no file chosen
             stream = storage.stream
             stream.flush()
-            found.append(Upload(display_name(storage.filename), stream.name, os.fstat(stream.fileno()).st_size, audio_suffix(storage.filename) is not None))
+            found.append(Upload(display_name(storage.filename), stream.name, os.fstat(stream.fileno()).st_size, name_suffix(storage.filename)))
         return found
 
     def close(self) -> None:
