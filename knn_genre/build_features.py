@@ -32,6 +32,7 @@ from .cli import (
     checked,
     entry,
     error,
+    jobs_count,
     make_parser,
     non_negative_float,
     note,
@@ -101,7 +102,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "(MFCC mean and covariance), table (the columns of GTZAN's published features_30_sec.csv, "
         "librosa's definitions at 22050 Hz); default: gaussian",
     )
-    parser.add_argument("--jobs", type=int, default=-1, help="worker processes; -1 uses all cores (default: -1)")
+    parser.add_argument("--jobs", type=jobs_count, default=-1, help="worker processes; -1 uses all cores (default: -1)")
     parser.add_argument(
         "--scheduler", metavar="ADDRESS", type=checked(check_address), default=None,
         help="analyse on a Dask cluster instead: the scheduler's address (tcp://HOST:8786), or local:N to start "
@@ -163,8 +164,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         parser.error("give exactly one of DATA_DIR, --from-legacy FILE or --from-features FILE")
     if args.legacy_genres is not None and args.from_legacy is None:
         parser.error("--legacy-genres only applies to --from-legacy")
-    if args.jobs == 0:
-        parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
     if args.data_dir is not None:
         if args.format == "csv" and "table" not in args.families:
             parser.error("--format csv writes the table family: add --families table")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import build_features, evaluate, train
 from .audio.synth import GENRES, write_collection
-from .cli import EXIT_OK, entry, make_parser, positive_float, positive_int
+from .cli import EXIT_OK, EXIT_USAGE, entry, error, jobs_count, make_parser, output_problem, positive_float, positive_int
 
 PROG = "python -m knn_genre.demo"
 
@@ -32,7 +32,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=positive_float, default=4.0, help="length of each clip (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the collection and of the evaluation (default: %(default)s)")
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours for the KNN (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=-1, help="worker processes for feature extraction (default: all cores)")
+    parser.add_argument("--jobs", type=jobs_count, default=-1, help="worker processes for feature extraction (default: all cores)")
     return parser
 
 
@@ -46,18 +46,37 @@ def _prepare(folder: Path, spec: dict) -> None:
     marker.write_text(json.dumps(spec))
 
 
+def _problem(args, parser) -> str | None:
+    """Why the demo could not write where it was told, found before any clip is generated."""
+    folder = Path(args.dir)
+    if folder.exists() and not folder.is_dir():
+        return f"--dir {folder}: is a file; give a folder for the clips (it is created if missing)"
+    for option, dest in (("-o", "output"), ("--model-output", "model_output")):
+        path = getattr(args, dest)
+        # The default folder (data/) is created, as the commands do; a folder the user names must exist.
+        problem = output_problem(path, create_folder=path == parser.get_default(dest))
+        if problem:
+            return f"{option}: {problem}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    problem = _problem(args, parser)
+    if problem:
+        error(prog, problem)
+        return EXIT_USAGE
     folder = Path(args.dir)
     spec = {"clips": args.clips, "seconds": args.seconds, "seed": args.seed}
     print(f"== generating {len(GENRES)} genres x {args.clips} clips x {args.seconds:g} s in {folder}", flush=True)
     _prepare(folder, spec)
     print(f"== python -m knn_genre.build_features {folder} -o {args.output}", flush=True)
-    status = build_features.main([str(folder), "-o", args.output, "--jobs", str(args.jobs)])
+    status = build_features.main([str(folder), "-o", args.output, "--jobs", str(args.jobs)], prog=prog)
     if status != EXIT_OK:
         return status
     print(f"\n== python -m knn_genre.evaluate --features {args.output} --k {args.k} --seed {args.seed}", flush=True)
-    status = evaluate.main(["--features", args.output, "--k", str(args.k), "--seed", str(args.seed)])
+    status = evaluate.main(["--features", args.output, "--k", str(args.k), "--seed", str(args.seed)], prog=prog)
     if status != EXIT_OK:
         return status
     print(
@@ -66,7 +85,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         flush=True,
     )
     status = train.main(
-        ["--features", args.output, "--model", "knn", "--k", str(args.k), "--evaluate", "--seed", str(args.seed), "-o", args.model_output]
+        ["--features", args.output, "--model", "knn", "--k", str(args.k), "--evaluate", "--seed", str(args.seed), "-o", args.model_output],
+        prog=prog,
     )
     if status == EXIT_OK:
         example = sorted((folder / GENRES[0]).glob("*.wav"))[0]

@@ -34,6 +34,7 @@ from .cli import (
     checked,
     entry,
     error,
+    jobs_count,
     make_parser,
     note,
     positive_int,
@@ -153,7 +154,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, splits, inner folds and randomised baselines (default: 0)")
     parser.add_argument(
-        "--jobs", type=int, default=-1,
+        "--jobs", type=jobs_count, default=-1,
         help="worker processes fitting the (model, fold) pairs in parallel, one BLAS thread each; -1 uses all "
         "cores (default: -1). The numbers do not depend on it",
     )
@@ -455,8 +456,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         X, y, paths, groups, header = keep_populated_genres(keep_genres(load_data(args), args.genres), args.min_tracks)
         if args.models is None and args.family is None and "gaussian" not in X:
             names = parse_models(None, family="table")  # a feature file of the table family alone
-        if args.jobs == 0:
-            raise KnnGenreError("--jobs must be a positive number of processes or -1 for all cores, not 0")
         # Divergences and vectors of the Gaussians, computed once for every fold (the fits run in parallel
         # at the level of (model, fold) pairs, so the searches themselves stay serial).
         cache = DivergenceCache(X["gaussian"]) if "gaussian" in X and not args.no_cache else None

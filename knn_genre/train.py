@@ -10,12 +10,14 @@ from dataclasses import replace
 
 from . import store
 from .classifiers.model import GenreModel, default_family, save_model, train_on_featureset, train_on_table
-from .classifiers.registry import FAMILY_NAMES, REGISTRY, get_spec
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, make_parser, output_problem, positive_int, progress_enabled, with_hint
+from .classifiers.registry import FAMILY_NAMES, REGISTRY, get_spec, model_names
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, jobs_count, make_parser, output_problem, positive_int, progress_enabled, with_hint
 from .errors import KnnGenreError
 
 PROG = "python -m knn_genre.train"
 DEFAULT_OUTPUT = "data/model.npz"
+#: Folds of --evaluate, as evaluate's default.
+DEFAULT_FOLDS = 10
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -33,7 +35,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     source.add_argument(
         "--features-csv", metavar="FILE",
         help="a feature table instead: CSV with a 'label' column, an optional 'filename' column and numeric "
-        "feature columns (its 'length' column is not a feature); the table models (knn, svm, dummies) train on it",
+        "feature columns (its 'length' column is not a feature); every model of the table family trains on it: "
+        + ", ".join(model_names("table")),
     )
     parser.add_argument(
         "--model", choices=names, default="knn", metavar="NAME",
@@ -46,13 +49,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--k", type=positive_int, default=5, help="neighbours of the KNN models (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the inner search and calibration folds (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel fits of the grid search (joblib n_jobs; default: 1)")
+    parser.add_argument("--jobs", type=jobs_count, default=None, help="parallel fits of the grid search (joblib n_jobs; default: 1)")
     parser.add_argument(
         "--evaluate", action="store_true",
         help="also cross-validate the model as evaluate does (seeded stratified folds, the same search, fit and "
         "decision rule) and record the protocol and accuracy in the model file",
     )
-    parser.add_argument("--folds", type=positive_int, default=10, help="folds of --evaluate (default: %(default)s; fewer if a genre is smaller)")
+    parser.add_argument("--folds", type=positive_int, default=None, help=f"folds of --evaluate (default: {DEFAULT_FOLDS}; fewer if a genre is smaller)")
     parser.add_argument("-o", "--output", default=None, help=f"model file to write (default: {DEFAULT_OUTPUT})")
     add_progress_options(parser)
     return parser
@@ -83,6 +86,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if problem:
         error(prog, problem)
         return EXIT_USAGE
+    if args.folds is not None and not args.evaluate:
+        error(prog, f"--folds {args.folds} sets the folds of --evaluate; add --evaluate, or leave --folds out")
+        return EXIT_USAGE
+    args.folds = DEFAULT_FOLDS if args.folds is None else args.folds
     if args.evaluate and args.folds < 2:
         error(prog, f"--folds {args.folds} must be at least 2")
         return EXIT_USAGE

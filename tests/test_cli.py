@@ -116,3 +116,15 @@ def test_evaluate_json_lists_every_out_of_fold_prediction(features, tmp_path):
     assert len(tracks) == len(set(tracks)) == 30
     correct = sum(p["genre"] == p["predicted"] for p in knn["predictions"])
     assert correct / 30 == pytest.approx(sum(a * n for a, n in zip(knn["accuracy_per_fold"], (10, 10, 10))) / 30)
+
+
+@pytest.mark.parametrize("command", ["build_features", "evaluate", "train", "demo"])
+def test_zero_jobs_is_refused_by_every_command_that_takes_jobs(command, capsys):
+    import importlib
+
+    main = importlib.import_module(f"knn_genre.{command}").main
+    args = ["data-dir-never-read"] if command == "build_features" else []
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--jobs", "0"])
+    assert info.value.code == 2
+    assert "argument --jobs: 0 must be a positive number of processes or -1 for all cores" in capsys.readouterr().err

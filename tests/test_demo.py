@@ -1,6 +1,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 
 from knn_genre import store
 from knn_genre.demo import main
@@ -48,3 +49,21 @@ def test_demo_regenerates_when_settings_change(tmp_path, capsys):
     assert main([*args, "--clips", "3"]) == 0
     assert main([*args, "--clips", "2"]) == 0
     assert len(list(folder.glob("*/*.wav"))) == 2 * len(GENRES)
+
+
+@pytest.mark.parametrize(
+    "option, target, words",
+    [
+        ("--dir", "a-file", "--dir {target}: is a file; give a folder for the clips"),
+        ("-o", "missing/f.npz", "-o: cannot write {target}: the folder {parent} does not exist"),
+        ("--model-output", "missing/m.npz", "--model-output: cannot write {target}: the folder {parent} does not exist"),
+    ],
+)
+def test_where_it_cannot_write_is_refused_before_any_clip_is_written(tmp_path, capsys, option, target, words):
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / target
+    args = {"--dir": str(tmp_path / "demo"), "-o": str(tmp_path / "f.npz"), "--model-output": str(tmp_path / "m.npz")}
+    args[option] = str(target)
+    assert main([arg for pair in args.items() for arg in pair] + ["--clips", "2", "--seconds", "1", "--jobs", "1"]) == 2
+    assert words.format(target=target, parent=target.parent) in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "f.npz").exists()

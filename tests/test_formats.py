@@ -254,6 +254,23 @@ def test_bad_files_give_a_one_line_reason_and_print_nothing(tmp_path, capfd, fmt
     assert out == "" and err == ""  # the decoders' own notes (mpg123's) never reach the terminal
 
 
+def test_a_folder_or_a_missing_file_is_named_as_such_whatever_its_suffix(tmp_path):
+    (tmp_path / "library").mkdir()
+    (tmp_path / "album.flac").mkdir()
+    (tmp_path / "notes.txt").write_text("not music")
+    cases = {
+        "library": "is a directory, not an audio file",
+        "album.flac": "is a directory, not a FLAC file",
+        "missing": "no such file",
+        "missing.m4a": "no such file",
+        "notes.txt": "unsupported file type '.txt'; supported: .wav",
+    }
+    for name, reason in cases.items():
+        with pytest.raises(AudioError) as info:
+            read_audio(tmp_path / name)
+        assert str(info.value).startswith(f"{tmp_path / name}: {reason}"), name
+
+
 def _patched(raw: bytes, offset: int, value: bytes) -> bytes:
     return raw[:offset] + value + raw[offset + len(value) :]
 

@@ -57,3 +57,7 @@ def test_without_the_option_nothing_is_recorded_and_bad_folds_are_a_usage_error(
     assert train_main(["--features", str(features), "--evaluate", "--folds", "1", "-o", str(tmp_path / "x.npz")]) == 2
     assert "--folds 1 must be at least 2" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+    # Folds without --evaluate would be silently unused: refused before training.
+    assert train_main(["--features", str(features), "--folds", "3", "-o", str(tmp_path / "y.npz")]) == 2
+    assert "--folds 3 sets the folds of --evaluate; add --evaluate" in capsys.readouterr().err
+    assert not (tmp_path / "y.npz").exists()

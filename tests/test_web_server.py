@@ -175,6 +175,19 @@ def test_a_port_in_use_is_a_usage_error(model_path, tmp_path):
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1 port {port}" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("host", ["256.1.1.1", "no-such-host.invalid", "a..b"])
+def test_a_host_that_is_no_address_is_a_usage_error(model_path, host):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "knn_genre.serve", "--model", str(model_path), "--host", host, "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"cannot listen on {host} port 0: {host!r} is not an IP address or a host name that resolves" in done.stderr
+
+
 # -- the page in headless Chromium ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")

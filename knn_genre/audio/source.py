@@ -105,9 +105,9 @@ def open_audio(path: str | os.PathLike):
 def _unsupported_reason(path: str, suffix: str) -> str:
     """Why ``path`` has no reader: an unknown suffix, or an audio format not decoded here."""
     supported = ", ".join(AUDIO_SUFFIXES)
-    if suffix not in UNSUPPORTED:
-        return f"unsupported file type {suffix or '(no suffix)'!r}; supported: {supported}"
     with open_regular(path) as fh:  # a missing file, a folder or a FIFO get their own reason
+        if suffix not in UNSUPPORTED:
+            return f"unsupported file type {suffix or '(no suffix)'!r}; supported: {supported}"
         kind, description = identify(read_bytes(fh, HEAD_BYTES, path))
     if kind == "empty":
         return "empty file (0 bytes)"

@@ -33,6 +33,7 @@ __all__ = [
     "positive_int",
     "positive_float",
     "non_negative_float",
+    "jobs_count",
     "checked",
     "output_problem",
     "check_outputs",
@@ -110,6 +111,17 @@ def positive_float(text: str) -> float:
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number >= 0."""
     return _argument(lambda v: check_number("value", v, minimum=0), text, float)
+
+
+def jobs_count(text: str) -> int:
+    """argparse type: a number of worker processes, ``-1`` for all cores (joblib's convention); not 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 must be a positive number of processes or -1 for all cores")
+    return value
 
 
 def checked(check: Callable[[str], object]) -> Callable[[str], object]:

@@ -17,11 +17,24 @@ clients hold no worker thread.
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable
 
 from ..pipeline.signals import STOP_SIGNALS
 
 __all__ = ["run", "url_of"]
+
+
+def _check_address(host: str, port: int) -> None:
+    """An OSError naming the address if ``host`` is neither an address nor a name that resolves.
+
+    waitress would raise a bare ``ValueError("Invalid host/port specified.")``.
+    """
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise OSError(f"{host!r} is not an IP address or a host name that resolves ({reason})") from None
 
 
 def url_of(host: str, port: int) -> str:
@@ -56,6 +69,7 @@ def run(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, max
     import waitress
     from threadpoolctl import threadpool_limits
 
+    _check_address(host, port)
     server = waitress.create_server(
         app, host=host, port=port, threads=threads, max_request_body_size=max_body + 1,
         channel_timeout=channel_timeout, ident="knn-genre", asyncore_use_poll=True, clear_untrusted_proxy_headers=True,
