@@ -27,6 +27,7 @@ __all__ = [
     "DatasetError",
     "BuildError",
     "ClusterError",
+    "AnalysisStopped",
     "check_integer",
     "check_number",
     "check_choice",
@@ -72,6 +73,10 @@ class BuildError(KnnGenreError):
 
 class ClusterError(BuildError):
     """A Dask cluster cannot be used: not installed, unreachable, no workers, other versions, lost."""
+
+
+class AnalysisStopped(KnnGenreError):
+    """An analysis was stopped between two windows because its result is no longer wanted."""
 
 
 def check_integer(name: str, value, minimum: int = 1) -> int:

@@ -10,7 +10,7 @@ from knn_genre.audio.synth import synthesize
 from knn_genre.audio.windows import window_spans
 from knn_genre.build_features import main as build_main
 from knn_genre.classifiers.model import load_model, save_model, train_on_featureset
-from knn_genre.errors import FeatureFileError
+from knn_genre.errors import AnalysisStopped, FeatureFileError
 from knn_genre.features.analysis import analyse_file
 from knn_genre.features.families import GaussianFamily
 from knn_genre.features.gaussian import pack
@@ -82,6 +82,22 @@ def test_windows_are_read_and_resampled_one_by_one(tmp_path):
         mean, cov = analyse_track(piece)
         np.testing.assert_allclose(windows.arrays["means"][i], mean, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(windows.arrays["covs"][i], cov, rtol=1e-10, atol=1e-12)
+
+
+def test_an_analysis_asked_to_stop_ends_before_its_next_window(tmp_path):
+    song = np.concatenate([synthesize(g, 0, seconds=2.0) for g in ("drums", "organ", "bass", "drums")])
+    path = write_wav(tmp_path / "song.wav", song)
+    asked = []
+
+    def after_two_windows():
+        asked.append(True)
+        return len(asked) > 2
+
+    with pytest.raises(AnalysisStopped, match=r"song\.wav: analysis stopped at 4\.0 s of 8\.0 s"):
+        analyse_file(path, GaussianFamily(), window_seconds=2.0, should_stop=after_two_windows)
+    assert len(asked) == 3  # asked once per window, and the third window was never read
+    whole = analyse_file(path, GaussianFamily(), window_seconds=2.0, should_stop=lambda: False)
+    np.testing.assert_array_equal(whole.arrays["means"], analyse_file(path, GaussianFamily(), window_seconds=2.0).arrays["means"])
 
 
 def test_silent_windows_are_left_out_and_named(tmp_path):

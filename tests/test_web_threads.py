@@ -13,6 +13,7 @@ pytest.importorskip("flask", reason="the web extra (Flask, waitress) is not inst
 from knn_genre import store  # noqa: E402
 from knn_genre.audio.synth import GENRES, synthesize  # noqa: E402
 from knn_genre.build_features import main as build_main  # noqa: E402
+from knn_genre.errors import AnalysisStopped  # noqa: E402
 from knn_genre.classifiers.model import train_on_featureset  # noqa: E402
 from knn_genre.pipeline.apply import predict_file  # noqa: E402
 from knn_genre.pipeline.similar import similar_file  # noqa: E402
@@ -114,3 +115,33 @@ def test_a_model_not_known_to_be_thread_safe_is_applied_by_one_thread_at_a_time(
     finally:
         predictor.close()
     assert most[0] == 1
+
+
+def test_an_analysis_that_outlives_its_request_is_stopped_and_frees_its_thread(fs, songs, monkeypatch):
+    model = train_on_featureset(fs, "knn", k=3)
+    original = predictor_module.analyse_for_model
+    seen = {"stopped": threading.Event(), "windows": 0}
+
+    def endless(model, path, *, should_stop):
+        if not path.endswith("long.wav"):
+            return original(model, path, should_stop=should_stop)
+        while seen["windows"] < 100_000:  # a song of many windows, each 10 ms
+            if should_stop():
+                seen["stopped"].set()
+                raise AnalysisStopped(f"{path}: stopped")
+            seen["windows"] += 1
+            threading.Event().wait(0.01)
+        raise AssertionError("the analysis was never told to stop")
+
+    monkeypatch.setattr(predictor_module, "analyse_for_model", endless)
+    predictor = Predictor(model, threads=1, timeout=0.2, n_similar=3)
+    long_song = Upload("long.wav", str(songs[0].parent / "long.wav"), 1, ".wav")
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            assert [r.status for r in predictor.run([long_song])] == [503]
+            assert seen["stopped"].wait(30)  # told to stop, it ended at its next window
+            predictor.timeout = 60
+            again = predictor.run([Upload(songs[1].name, str(songs[1]), songs[1].stat().st_size, ".wav")])
+    finally:
+        predictor.close()
+    assert again[0].status == 200 and again[0].prediction.genre == predict_file(model, songs[1]).genre

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from ..audio import open_audio, resample, window_spans
 from ..audio.signal import constant_value
 from ..audio.windows import seconds_to_frames
-from ..errors import FeatureError, check_number
+from ..errors import AnalysisStopped, FeatureError, check_number
 
 __all__ = ["Analysis", "spans_of", "analyse_file"]
 
@@ -80,7 +81,14 @@ def spans_of(frames: int, rate: int, window_seconds: float | None = None, hop_se
     return window_spans(frames, seconds_to_frames(window_seconds, rate), seconds_to_frames(hop_seconds, rate))
 
 
-def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | None = None, hop_seconds: float | None = None) -> Analysis:
+def analyse_file(
+    path: str | os.PathLike,
+    family,
+    *,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Analysis:
     """Features of a whole file, of its segments, or of its windows.
 
     Parameters
@@ -96,6 +104,9 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
         length; a tail shorter than half a hop joins the last span.
     hop_seconds : float, optional
         Seconds between span starts; default ``window_seconds`` (segments).
+    should_stop : callable () -> bool, optional
+        Asked before each span is read; True ends the analysis there (a
+        server stops the analysis of a request that ran out of time).
 
     Returns
     -------
@@ -103,6 +114,8 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
 
     Raises
     ------
+    AnalysisStopped
+        When ``should_stop`` returned True.
     AudioError, FeatureError
         With the path and a one-line reason: the file cannot be read, every
         span is silent or constant, a span is too short for the family, the
@@ -118,6 +131,8 @@ def analyse_file(path: str | os.PathLike, family, *, window_seconds: float | Non
         spans = spans_of(frames, rate, window_seconds, hop_seconds)
         kept, rows, dropped, constants = [], [], [], []
         for a, b in spans:
+            if should_stop is not None and should_stop():
+                raise AnalysisStopped(f"{path}: analysis stopped at {a / rate:.1f} s of {frames / rate:.1f} s")
             signal = source.read(a, b)
             value = constant_value(signal)
             if value is not None:

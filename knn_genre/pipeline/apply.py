@@ -149,12 +149,14 @@ def analyse_for_model(
     *,
     window_seconds: float | None = None,
     hop_seconds: float | None = None,
+    should_stop=None,
 ):
     """The windows of one file, analysed as ``model`` needs them.
 
     The first half of :func:`predict_file`, shared with
     :func:`knn_genre.pipeline.similar.similar_file`, so that a file
     analysed once can be both predicted and compared with the library.
+    ``should_stop`` is :func:`~knn_genre.features.analysis.analyse_file`'s.
 
     Returns
     -------
@@ -169,7 +171,7 @@ def analyse_for_model(
         window = window_seconds
     if hop_seconds is not None:
         hop = hop_seconds
-    analysis = analyse_file(path, _families(model), window_seconds=window, hop_seconds=hop)
+    analysis = analyse_file(path, _families(model), window_seconds=window, hop_seconds=hop, should_stop=should_stop)
     return analysis, model_rows(model, analysis.arrays)
 
 

@@ -17,8 +17,9 @@ change it under each other, and every window is computed as ``predict``
 computes it.
 
 Each request has a deadline. A file still being analysed when the
-deadline passes is answered with status 503 and its thread finishes in
-the background (a thread cannot be stopped), so the pool stays bounded.
+deadline passes is answered with status 503, and its analysis is told to
+stop: it ends before its next window, so abandoned work does not keep the
+pool's threads from the requests that follow.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class Predictor:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="knn-genre-predict")
         self._serial = None if model.name in THREAD_SAFE_MODELS else threading.Lock()
 
-    def _apply(self, path: str) -> tuple[Prediction, list[SimilarTrack] | None]:
-        analysis, X = analyse_for_model(self.model, path)
+    def _apply(self, path: str, stop: threading.Event) -> tuple[Prediction, list[SimilarTrack] | None]:
+        analysis, X = analyse_for_model(self.model, path, should_stop=stop.is_set)
         if self._serial is None:
             return self._decide(analysis, X)
         with self._serial:
@@ -135,11 +136,13 @@ class Predictor:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return FileResult(upload.name, 503, self._late())
-        future = self._pool.submit(self._apply, upload.path)
+        stop = threading.Event()
+        future = self._pool.submit(self._apply, upload.path, stop)
         try:
             prediction, similar = future.result(timeout=remaining)
         except FutureTimeout:
-            future.cancel()  # if it has not started; otherwise it ends on its own
+            stop.set()  # a started analysis ends before its next window
+            future.cancel()  # one still queued never starts
             return FileResult(upload.name, 503, self._late())
         except AudioError as exc:
             return FileResult(upload.name, 415, f"not readable as audio: {_without(exc.reason, upload)}")
