@@ -60,10 +60,19 @@ def test_same_seed_same_numbers_other_seed_other_folds(features, tmp_path, capsy
         for model in data["models"].values():
             model.pop("fit_seconds"), model.pop("predict_seconds")
     assert a == b
-    y = store.load(features).labels
-    splits7, _ = random_split(y, train_fraction=0.66, seed=7)
-    splits8, _ = random_split(y, train_fraction=0.66, seed=8)
-    assert not np.array_equal(splits7[0][0], splits8[0][0])
+    _, _, c = run_json(capsys, tmp_path, *args, "--seed", "8")
+    fs = store.load(features)
+
+    def tested(data):
+        return {model: sorted(p["track"] for p in m["predictions"]) for model, m in data["models"].items()}
+
+    for seed, data in ((7, a), (8, c)):
+        assert data["protocol"]["kind"] == "random-split" and data["protocol"]["seed"] == seed
+        # Every model is tested on the tracks of the split that seed draws.
+        (_, test), = random_split(fs.labels, train_fraction=0.66, seed=seed)[0]
+        expected = sorted(fs.paths[test].tolist())
+        assert all(tracks == expected for tracks in tested(data).values())
+    assert tested(a)["knn"] != tested(c)["knn"]
 
 
 def test_k_larger_than_the_smallest_training_fold_is_a_usage_error(features, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from encoded import write_lossless, write_lossy, write_marsyas_au
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from wavs import read_signal, tone
 
@@ -50,6 +50,7 @@ def mutate(data: bytes, edits) -> bytes:
 
 @settings(max_examples=250, deadline=5000, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(suffix=st.sampled_from(sorted(WRITERS)), edits=st.lists(st.one_of(byte_edit, far_edit, cut, far_cut, insert), min_size=1, max_size=4))
+@example(suffix=".au", edits=[("byte", i, 0) for i in range(8, 12)])  # a header that declares no samples
 def test_damaged_files_give_a_signal_or_a_one_line_audio_error(tmp_path, bases, suffix, edits):
     path = tmp_path / f"fuzz{suffix}"
     path.write_bytes(mutate(bases[suffix], edits))
@@ -58,7 +59,9 @@ def test_damaged_files_give_a_signal_or_a_one_line_audio_error(tmp_path, bases, 
     except AudioError as exc:
         assert exc.path == str(path) and exc.reason and "\n" not in exc.reason
         return
-    assert signal.dtype == np.float64 and signal.ndim == 1
+    # A read that succeeds holds samples: a file without any is an AudioError.
+    assert isinstance(signal, np.ndarray) and signal.dtype == np.float64 and signal.ndim == 1
+    assert signal.size > 0
     assert np.all(np.isfinite(signal))
 
 

@@ -251,13 +251,27 @@ def test_cross_val_score(tracks):
     assert scores.shape == (4,) and scores.mean() > 0.9
 
 
-def test_grid_search(tracks):
-    X, y = tracks
+def test_grid_search():
+    # Overlapping genres, so that the candidates score differently and the choice means something.
+    X, y = make_tracks(np.random.default_rng(0), 20, spread=5.0)
     grid = {"n_neighbors": [1, 3, 5], "weights": ["uniform", "distance"]}
-    search = GridSearchCV(KLKNNClassifier(), grid, cv=3)
-    search.fit(X, y)
-    assert search.best_params_["n_neighbors"] in (1, 3, 5)
-    assert search.predict(X[:2]).tolist() == y[:2].tolist()
+    cv = StratifiedKFold(3)
+    search = GridSearchCV(KLKNNClassifier(), grid, cv=cv).fit(X, y)
+    candidates = search.cv_results_["params"]
+    # Each recorded score is the accuracy of a classifier made with those parameters, on the same folds.
+    ours = np.array([
+        np.mean([np.mean(KLKNNClassifier(**params).fit(X[train], y[train]).predict(X[test]) == y[test]) for train, test in cv.split(X, y)])
+        for params in candidates
+    ])
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], ours)
+    for weights in grid["weights"]:  # k changes the votes, whichever the weighting
+        assert len({round(score, 12) for score, params in zip(ours, candidates) if params["weights"] == weights}) > 1
+    assert search.best_params_ == candidates[int(np.argmax(ours))]
+    # The refit model is a fresh classifier with the chosen parameters, trained on every track.
+    fresh = KLKNNClassifier(**search.best_params_).fit(X, y)
+    queries, _ = make_tracks(np.random.default_rng(1), 10, spread=5.0)
+    assert search.predict(queries).tolist() == fresh.predict(queries).tolist()
+    np.testing.assert_array_equal(search.predict_proba(queries), fresh.predict_proba(queries))
 
 
 def test_pipeline(tracks):

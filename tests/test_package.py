@@ -1,13 +1,29 @@
+import importlib
+import inspect
 import subprocess
 import sys
+
+import pytest
 
 import knn_genre
 
 
 def test_public_names_resolve():
-    for name in knn_genre.__all__:
-        assert getattr(knn_genre, name) is not None
+    assert knn_genre.__all__ == ["__version__", *knn_genre._EXPORTS]
+    assert set(knn_genre._EXPORTS) <= set(dir(knn_genre))
+    for name, where in knn_genre._EXPORTS.items():
+        module, attribute = where if isinstance(where, tuple) else (where, name)
+        defining = importlib.import_module(f"knn_genre.{module}")
+        # Each name is the very object of the module the table names, not a copy or a stand-in,
+        obj = getattr(knn_genre, name)
+        assert obj is getattr(defining, attribute), name
+        # and that module defines it (a re-export would hide where to read it).
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert (obj.__module__, obj.__name__) == (defining.__name__, attribute), name
     assert knn_genre.KLKNNClassifier.__module__ == "knn_genre.classifiers.knn"
+    assert (knn_genre.load_features, knn_genre.save_features) == (knn_genre.store.featureset.load, knn_genre.store.featureset.save)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        knn_genre.nothing
 
 
 def test_feature_extraction_does_not_import_scikit_learn():

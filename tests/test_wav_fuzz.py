@@ -3,8 +3,9 @@
 import struct
 
 import numpy as np
+import pytest
 from crafted import chunk, extensible, fmt, pcm16, riff
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from wavs import analyse_track, read_signal, tone
 
@@ -44,8 +45,16 @@ def mutate(data: bytes, edits) -> bytes:
     return bytes(data)
 
 
+def assert_a_signal(signal):
+    """What a read that succeeds returns: some samples, mono, finite (a file without any is an AudioError)."""
+    assert isinstance(signal, np.ndarray) and signal.dtype == np.float64 and signal.ndim == 1
+    assert signal.size > 0
+    assert np.all(np.isfinite(signal))
+
+
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(base=st.sampled_from(range(len(BASES))), edits=st.lists(st.one_of(field_edit, byte_edit, cut, insert), min_size=1, max_size=4))
+@example(base=0, edits=[("field", (40, "<I"), 0)])  # a data chunk of no samples
 def test_mutated_wavs_give_a_signal_or_an_audio_error(tmp_path, base, edits):
     path = tmp_path / "fuzz.wav"
     path.write_bytes(mutate(BASES[base], edits))
@@ -54,8 +63,7 @@ def test_mutated_wavs_give_a_signal_or_an_audio_error(tmp_path, base, edits):
     except AudioError as exc:
         assert exc.path == str(path) and "\n" not in exc.reason
         return
-    assert signal.dtype == np.float64 and signal.ndim == 1
-    assert np.all(np.isfinite(signal))
+    assert_a_signal(signal)
     try:
         mean, cov = analyse_track(path)
     except KnnGenreError:
@@ -67,8 +75,17 @@ def test_mutated_wavs_give_a_signal_or_an_audio_error(tmp_path, base, edits):
 @given(content=st.binary(max_size=300))
 def test_arbitrary_bytes_give_an_audio_error(tmp_path, content):
     path = tmp_path / "noise.wav"
-    path.write_bytes(b"RIFF" + content[:4] + b"WAVE" + content[4:] if len(content) % 2 else content)
+    data = b"RIFF" + content[:4] + b"WAVE" + content[4:] if len(content) % 2 else content
+    path.write_bytes(data)
+    magic = data[:4] in (b"RIFF", b"RIFX", b"RF64") and data[8:12] == b"WAVE"
+    # Without the magic, or without both a fmt and a data chunk, no bytes make a wav.
+    if not magic or b"fmt " not in data or b"data" not in data:
+        with pytest.raises(AudioError) as info:
+            read_signal(path)
+        assert info.value.path == str(path) and info.value.reason and "\n" not in info.value.reason
+        return
     try:
-        read_signal(path)
+        signal = read_signal(path)
     except AudioError:
-        pass
+        return
+    assert_a_signal(signal)

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from joblib.externals.loky import get_reusable_executor
@@ -82,11 +83,45 @@ def test_an_exception_in_a_task_stops_the_run(pool):
         list(run_tasks(fail_on_three, [(x,) for x in range(8)], pool))
 
 
-def test_closing_early_returns_promptly_with_the_rest_undone(pool):
-    jobs = run_tasks(square_and_pid, [(x,) for x in range(200)], pool)
+def wait_for(done, give_up_after=10.0):
+    """Poll until ``done()``; give up after a while so that a broken pool fails its test instead of hanging it."""
+    give_up = time.monotonic() + give_up_after
+    while not done() and time.monotonic() < give_up:
+        time.sleep(0.002)
+
+
+def recorded_call(x, folder, caller):
+    """Leave a file per call (workers may be other processes), then hold every worker past the first tasks.
+
+    A worker's task waits for the file ``open``, which the test writes once
+    the generator is closed: anything still running then was started, not
+    finished, before the close. Tasks of the calling process never wait.
+    """
+    Path(folder, f"call-{x}-{os.getpid()}").touch()
+    if os.getpid() != caller and x >= 3:
+        gate = Path(folder, "open")
+        wait_for(gate.exists)
+        gate.touch()  # after giving up, let the other tasks through at once
+    return x
+
+
+def test_closing_early_returns_promptly_with_the_rest_undone(pool, tmp_path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    n = 200
+    jobs = run_tasks(recorded_call, [(x, str(calls), os.getpid()) for x in range(n)], pool)
     first = [next(jobs) for _ in range(3)]
-    jobs.close()
-    assert len({i for i, _ in first}) == 3
+    jobs.close()  # returns while the workers still wait on their task
+    started = sorted(int(p.name.split("-")[1]) for p in calls.glob("call-*"))
+    (calls / "open").touch()
+    get_reusable_executor().shutdown(wait=True)  # joblib's workers end their batch in the background
+    assert len({i for i, _ in first}) == 3 and {i for i, _ in first} <= set(started)
+    if pool == 1:
+        assert started == [0, 1, 2]  # in this process, nothing runs beyond what was asked for
+    else:
+        # The three collected, the ones the workers had finished but not yet
+        # handed back, and one waiting task per worker: nothing else started.
+        assert len(started) <= 8, started
 
 
 def slow_pid(_):
@@ -94,14 +129,30 @@ def slow_pid(_):
     return os.getpid()
 
 
+def pid_after_meeting(x, folder):
+    """The pid, once two processes have each started a task: neither can run them all alone."""
+    Path(folder, f"call-{x}-{os.getpid()}").touch()
+    alone = Path(folder, "alone")
+
+    def met():
+        return alone.exists() or len({p.name.split("-")[2] for p in Path(folder).glob("call-*")}) >= 2
+
+    wait_for(met)
+    if not met():
+        alone.touch()  # a broken pool: the other tasks need not wait as well
+    return os.getpid()
+
+
 @pytest.mark.skipif(not FORKS, reason="workers are forked on Linux only")
-def test_this_process_and_a_forked_worker_share_the_work():
+def test_this_process_and_a_forked_worker_share_the_work(tmp_path):
     only_the_main_thread()
-    results = dict(run_tasks(slow_pid, [(x,) for x in range(10)], 2))
+    results = dict(run_tasks(pid_after_meeting, [(x, str(tmp_path)) for x in range(10)], 2))
     assert sorted(results) == list(range(10))
     here = sorted(i for i, pid in results.items() if pid == os.getpid())
+    # Neither process can finish a task before the other has taken one.
+    assert 0 < len(here) < 10
     # The worker works from the front, this process from the back.
-    assert 0 < len(here) < 10 and here == list(range(10 - len(here), 10))
+    assert here == list(range(10 - len(here), 10))
 
 
 @pytest.mark.skipif(not FORKS, reason="workers are forked on Linux only")
