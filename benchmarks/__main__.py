@@ -183,9 +183,9 @@ def rows_of(results) -> list[dict]:
                 "tested": r.n_tested,
             }
         )
-        if "track_accuracy_mean" in r.extra:  # rows are segments of tracks
-            rows[-1]["track_accuracy_mean"] = r.extra["track_accuracy_mean"]
-            rows[-1]["track_accuracy_std"] = r.extra["track_accuracy_std"]
+        if "segment_accuracy_mean" in r.extra:  # rows are segments of tracks
+            rows[-1]["segment_accuracy_mean"] = r.extra["segment_accuracy_mean"]
+            rows[-1]["segment_accuracy_std"] = r.extra["segment_accuracy_std"]
     return rows
 
 
@@ -216,10 +216,10 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
     best_dummy = next((r.extra["vs_best_dummy"]["model"] for r in results if "vs_best_dummy" in r.extra), None)
     lines = [f"## {title}", "", f"Protocol: {protocol.describe()}."]
     lines += [f"Note: {n}." for n in protocol.notes]
-    segments = bool(rows) and "track_accuracy_mean" in rows[0]
+    segments = bool(rows) and "segment_accuracy_mean" in rows[0]
     lines += [
         "",
-        "| model | accuracy (mean ± std) | " + ("track accuracy | " if segments else "") + "macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |",
+        "| model | accuracy (mean ± std) | " + ("segment accuracy | " if segments else "") + "macro-F1 | fit s / fold | predict s / fold | vs dummy (points) |",
         "|---|---:|" + ("---:|" if segments else "") + "---:|---:|---:|---:|",
     ]
     for row, r in zip(rows, results):
@@ -233,15 +233,15 @@ def markdown(title, protocol, results, rows, command, elapsed, hubness=None) -> 
             margin = f"— (chance {chance:.3f})"
         else:
             margin = spread(row["vs_dummy_points_mean"], row["vs_dummy_points_std"], "+.1f", ".1f")
-        track = spread(row["track_accuracy_mean"], row["track_accuracy_std"]) + " | " if segments else ""
+        segment = spread(row["segment_accuracy_mean"], row["segment_accuracy_std"]) + " | " if segments else ""
         lines.append(
-            f"| {row['model']} | {spread(row['accuracy_mean'], row['accuracy_std'])} | {track}{row['macro_f1']:.3f} "
+            f"| {row['model']} | {spread(row['accuracy_mean'], row['accuracy_std'])} | {segment}{row['macro_f1']:.3f} "
             f"| {row['fit_seconds']:.3f} | {row['predict_seconds']:.3f} | {margin} |"
         )
     if rows and rows[0]["splits"] == 1:
         lines += ["", f"A single split: no spread; {rows[0]['tested']} tracks tested."]
     if segments:
-        lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" count segments; track accuracy decides each test track from its segments as predict decides a file."]
+        lines += ["", "Rows are segments: accuracy, macro-F1 and \"vs dummy\" decide each test track from its segments as predict decides a file; segment accuracy counts single segments."]
     lines.append("")
     if best_dummy is not None:
         lines.append(

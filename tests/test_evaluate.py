@@ -159,12 +159,15 @@ def test_no_track_has_segments_on_both_sides_of_any_split(segment_features, opti
 def test_segment_evaluation_reports_track_accuracy(segment_features, tmp_path, capsys):
     status, text, data = run_json(capsys, tmp_path, "--features", str(segment_features), "--folds", "3", "--models", "knn,dummy")
     assert status == 0
-    assert "track accuracy" in text and "all rows of a track are in the same fold" in text
+    assert "track accuracy" in text and "segment accuracy" in text and "all rows of a track are in the same fold" in text
     knn = data["models"]["knn"]
-    assert len(knn["track_accuracy_per_fold"]) == 3
-    assert knn["track_accuracy_mean"] == pytest.approx(np.mean(knn["track_accuracy_per_fold"]))
-    assert np.array(knn["confusion"]).sum() == 90  # segments are still scored one by one
-    assert knn["track_accuracy_mean"] > 0.6
+    # The headline is the tracks' accuracy, each decided from its segments as predict decides a file.
+    assert len(knn["accuracy_per_fold"]) == 3 and np.array(knn["confusion"]).sum() == 30
+    decided = [(p["fold"], p["genre"] == p["predicted"]) for p in knn["predictions"]]
+    assert knn["accuracy_per_fold"] == [pytest.approx(np.mean([ok for f, ok in decided if f == fold])) for fold in range(3)]
+    assert len(knn["segment_accuracy_per_fold"]) == 3
+    assert knn["segment_accuracy_mean"] == pytest.approx(np.mean(knn["segment_accuracy_per_fold"]))
+    assert knn["accuracy_mean"] > 0.6
 
 
 def test_track_decisions_pool_probabilities_or_votes():

@@ -35,8 +35,7 @@ class FoldFit:
     decided: np.ndarray
     fit_seconds: float
     predict_seconds: float
-    proba: np.ndarray | None = None  # of the test rows, columns as the estimator's classes_
-    track_proba: np.ndarray | None = None  # the mean over each track's rows
+    track_proba: np.ndarray | None = None  # the mean over each track's rows, columns as the estimator's classes_
 
 
 def _cost_order(models: dict) -> list[str]:

@@ -46,9 +46,9 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         JSON-able: ``protocol`` (one line), ``kind``, ``folds``, ``seed``,
         ``n_tracks``, ``accuracy_mean``, ``accuracy_std`` and
         ``accuracy_per_fold`` (accuracy of the tracks, each decided from all
-        its rows as ``predict`` decides a file), ``macro_f1`` (pooled over
-        the folds; per segment for a model of segments) and, for a model of
-        segments, ``segment_accuracy_mean``.
+        its rows as ``predict`` decides a file), ``macro_f1`` (of the
+        tracks, pooled over the folds) and, for a model of segments,
+        ``segment_accuracy_mean``.
 
     Raises
     ------
@@ -60,8 +60,7 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         raise ParameterError(f"k={k} is larger than the smallest training fold ({smallest_training_size(splits)} rows)")
     model = make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs, gaussian_columns=gaussian_columns)
     (result,) = evaluate_models({name: model}, X, y, splits, groups=groups)
-    segmented = "track_accuracy_per_fold" in result.extra
-    per_fold = result.extra["track_accuracy_per_fold"] if segmented else result.accuracy_per_fold
+    per_fold = result.accuracy_per_fold
     record = {
         "protocol": protocol.describe(),
         "kind": protocol.kind,
@@ -73,6 +72,6 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         "accuracy_per_fold": [float(a) for a in per_fold],
         "macro_f1": result.macro_f1,
     }
-    if segmented:
-        record["segment_accuracy_mean"] = result.accuracy_mean
+    if "segment_accuracy_mean" in result.extra:
+        record["segment_accuracy_mean"] = result.extra["segment_accuracy_mean"]
     return record

@@ -132,23 +132,22 @@ def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_f
     lines += [f"  note: {n}" for n in protocol.notes]
     splits = protocol.folds * protocol.repeats
     spread = "single split, no spread" if single else f"mean ± std over {splits} splits"
-    segmented = bool(results) and "track_accuracy_mean" in results[0].extra
-    unit = "segment " if segmented else ""
+    segmented = bool(results) and "segment_accuracy_mean" in results[0].extra
     lines += [
         "",
-        f"{'Segment accuracy' if segmented else 'Accuracy'} ({spread}); balanced accuracy, macro-F1 and macro ROC-AUC on pooled "
+        f"{'Track accuracy' if segmented else 'Accuracy'} ({spread}); balanced accuracy, macro-F1 and macro ROC-AUC on pooled "
         "out-of-fold predictions; accuracy points above the best baseline (vs dummy) and below the best model "
         "(vs best), paired fold by fold; chance: the accuracy a baseline's guessing is expected to reach; seconds per fold:",
     ]
-    header = ["model", f"{unit}accuracy"]
+    header = ["model", "track accuracy" if segmented else "accuracy"]
     if segmented:
-        header.append("track accuracy")
+        header.append("segment accuracy")
     header += ["balanced", "macro-F1", "ROC-AUC", "vs dummy", "vs best", "chance", "fit s", "predict s"]
     rows = []
     for r in results:
         row = [r.name, _spread(r.accuracy_mean, r.accuracy_std, single)]
         if segmented:
-            row.append(_spread(r.extra["track_accuracy_mean"], r.extra["track_accuracy_std"], single))
+            row.append(_spread(r.extra["segment_accuracy_mean"], r.extra["segment_accuracy_std"], single))
         chance = r.extra.get("chance_level")
         row += [
             _score(r.balanced_accuracy), _score(r.macro_f1), _score(r.macro.get("roc_auc")),
@@ -159,8 +158,8 @@ def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_f
     lines += _table(header, rows)
     if segmented:
         lines.append(
-            "  Rows are segments: segment scores count segments; track accuracy decides each test track from its "
-            "segments (mean probabilities, or votes) as predict decides a file."
+            "  Rows are segments: every score but segment accuracy decides each test track from its segments "
+            "(mean probabilities, or votes) as predict decides a file; segment accuracy counts single segments."
         )
     references = [(key, r.extra[key]["model"]) for key in ("vs_best_dummy", "vs_best_model") for r in results[:1] if key in r.extra]
     if references:

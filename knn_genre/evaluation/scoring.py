@@ -46,9 +46,11 @@ PER_GENRE = ("precision", "recall", "f1", "roc_auc", "average_precision")
 class ModelResult:
     """One model's scores on a protocol.
 
-    ``accuracy_per_fold`` and the pooled scores are per row: per track for
-    files of whole tracks; per segment for segmented files, whose track
-    accuracy is in ``extra`` (``track_accuracy_per_fold``, ``_mean``, ``_std``).
+    ``accuracy_per_fold`` and the pooled scores are per track, each test
+    track decided from all its rows as ``predict`` decides a file, so they
+    are the accuracy of what ``predict`` applies. For segmented files the
+    accuracy of the single segments is in ``extra``
+    (``segment_accuracy_per_fold``, ``_mean``, ``_std``).
     ``predictions`` lists ``(fold, track, genre, predicted, probabilities)``
     for every tested track, the probabilities (the mean over the track's
     rows) in the order of ``genres``.
@@ -245,8 +247,8 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     groups : array-like of shape (n,), optional
         Track of each row (default: every row its own track). When tracks
         have several rows (segments), a model whose ``fit`` takes ``groups``
-        gets them (its inner folds then keep tracks whole), and track
-        accuracy is reported beside segment accuracy.
+        gets them (its inner folds then keep tracks whole), and segment
+        accuracy is reported beside track accuracy.
     on_fold : callable(name, fold_index, fitted_estimator), optional
         Called after each fit, e.g. to record chosen hyper-parameters.
     on_progress : callable(done, total, label), optional
@@ -280,14 +282,13 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
     fits = fit_folds(_fit_fold, models, X, y, splits, groups, segmented=segmented, n_jobs=n_jobs, on_done=done_one)
     results = []
     for name, model in models.items():
-        accs, fit_s, pred_s, track_accs, tested = [], [], [], [], []
+        accs, fit_s, pred_s, segment_accs, tested = [], [], [], [], []
         true_all, pred_all, proba_all, predictions = [], [], [], []
         for fold, (train, test) in enumerate(splits):
             fitted = fits.pop((name, fold))
             est, rows, tracks, decided = fitted.estimator, fitted.rows, fitted.tracks, fitted.decided
             fit_s.append(fitted.fit_seconds)
             pred_s.append(fitted.predict_seconds)
-            proba = _columns(fitted.proba, est.classes_, genres)
             track_proba = _columns(fitted.track_proba, est.classes_, genres)
             truth = dict(zip(groups[test].tolist(), y[test].tolist()))
             tracks, decided = tracks.tolist(), decided.tolist()
@@ -295,18 +296,12 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
                 (fold, t, truth[t], p, [float(v) for v in q]) for t, p, q in zip(tracks, decided, track_proba)
             ]
             tested.append(len(tracks))
-            track_accuracy = float(np.mean([truth[t] == p for t, p in zip(tracks, decided)]))
+            accs.append(float(np.mean([truth[t] == p for t, p in zip(tracks, decided)])))
+            true_all.append(np.array([truth[t] for t in tracks]))
+            pred_all.append(np.array(decided))
+            proba_all.append(track_proba)
             if segmented:
-                accs.append(float(accuracy_score(y[test], rows)))
-                track_accs.append(track_accuracy)
-                true_all.append(y[test])
-                pred_all.append(rows)
-                proba_all.append(proba)
-            else:
-                accs.append(track_accuracy)
-                true_all.append(np.array([truth[t] for t in tracks]))
-                pred_all.append(np.array(decided))
-                proba_all.append(track_proba)
+                segment_accs.append(float(accuracy_score(y[test], rows)))
             if on_fold:
                 on_fold(name, fold, est)
         yt, yp, pooled = np.concatenate(true_all), np.concatenate(pred_all), np.concatenate(proba_all)
@@ -314,9 +309,9 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         extra = {}
         if segmented:
             extra = {
-                "track_accuracy_per_fold": track_accs,
-                "track_accuracy_mean": float(np.mean(track_accs)),
-                "track_accuracy_std": float(np.std(track_accs)),
+                "segment_accuracy_per_fold": segment_accs,
+                "segment_accuracy_mean": float(np.mean(segment_accs)),
+                "segment_accuracy_std": float(np.std(segment_accs)),
             }
         if chance and name in chance:
             levels = [chance_accuracy(chance[name], y[train], y[test]) for train, test in splits]
@@ -402,9 +397,9 @@ def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
     else:
         est.fit(X[train], y[train])
     t1 = time.perf_counter()
-    rows, proba, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
+    rows, _, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
     t2 = time.perf_counter()
-    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1, proba, track_proba)
+    return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1, track_proba)
 
 
 def _takes_groups(estimator) -> bool:
