@@ -304,9 +304,9 @@ def make_splits(args, labels, paths, groups=None):
         raise KnnGenreError("--repeats applies to cross-validation (--folds), not to --split or --split-files")
     if args.split_files:
         train, test = (_read_list(p) for p in args.split_files)
-        return split_from_lists(list(paths), labels, train, test)
+        return split_from_lists(list(paths), labels, train, test, seed=args.seed)
     if isinstance(args.split, str):
-        return gtzan_split(args.split, paths, labels)
+        return gtzan_split(args.split, paths, labels, seed=args.seed)
     if args.split is not None:
         return random_split(labels, train_fraction=args.split, seed=args.seed, groups=groups)
     if args.folds < 2:

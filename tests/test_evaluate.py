@@ -105,6 +105,10 @@ def test_split_files_evaluates_exactly_that_split(features, tmp_path, capsys):
     assert data["protocol"]["kind"] == "split-files"
     assert np.array(data["models"]["knn"]["confusion"]).sum() == len(test)
     assert "1 test entries not in the feature file" in text
+    # The seed drives the inner folds and the baselines' guesses even on a fixed split: it is recorded.
+    args = ["--features", str(features), "--models", "svm,dummy", "--split-files", str(tmp_path / "train.txt"), str(tmp_path / "test.txt")]
+    _, _, seeded = run_json(capsys, tmp_path, *args, "--seed", "3")
+    assert seeded["protocol"]["seed"] == 3
 
 
 def test_fewer_folds_when_a_genre_is_small_and_the_report_says_so():

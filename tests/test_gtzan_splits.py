@@ -1,4 +1,4 @@
-"""GTZAN's published splits as package data: names matched across spellings, missing tracks reported."""
+"""GTZAN's published splits and split files: names matched across spellings, missing and left-out tracks reported, the seed recorded."""
 
 import json
 import sys
@@ -10,7 +10,7 @@ import pytest
 from knn_genre import store
 from knn_genre.errors import ParameterError
 from knn_genre.evaluate import main
-from knn_genre.evaluation.splits import GTZAN_SPLITS, gtzan_key, gtzan_split, gtzan_split_lists
+from knn_genre.evaluation.splits import GTZAN_SPLITS, gtzan_key, gtzan_split, gtzan_split_lists, split_from_lists
 from knn_genre.features.gaussian import unpack
 from knn_genre.features.params import MFCCParams
 
@@ -168,3 +168,64 @@ def test_benchmarks_put_the_protocols_side_by_side(tmp_path, capsys):
     rows = (tmp_path / "gtzan.csv").read_text().splitlines()
     assert rows[0].startswith("protocol,model,") and sum(r.startswith("gtzan-artist-3fold,knn,") for r in rows) == 1
     capsys.readouterr()
+
+
+def _write_published_lists(tmp_path, train_keys, test_keys):
+    """Split files as the artist-filtered folds publish them: ``./blues_00000.wav<TAB>blues`` for training, no label for testing."""
+    spell = lambda k: "./" + k.replace(".", "_") + ".wav"  # noqa: E731
+    train = tmp_path / "f1_train.txt"
+    test = tmp_path / "f1_test.txt"
+    train.write_text("".join(f"{spell(k)}\t{k.split('.')[0]}\n" for k in train_keys))
+    test.write_text("".join(f"{spell(k)}\n" for k in test_keys))
+    return train, test
+
+
+def test_split_lists_in_the_published_format_match_gtzan_names(tmp_path):
+    train_keys, test_keys = ["blues.00000", "jazz.00000"], ["blues.00001", "jazz.00001", "metal.00099"]
+    train_file, test_file = _write_published_lists(tmp_path, train_keys, test_keys)
+    paths = ["blues/blues.00000.wav", "blues/blues.00001.au", "jazz/jazz.00000.wav", "jazz/jazz.00001.wav", "blues/blues.00002.wav"]
+    y = [p.split("/")[0] for p in paths]
+    (train, test), = split_from_lists(paths, y, train_file.read_text().splitlines(), test_file.read_text().splitlines())[0]
+    assert train.tolist() == [0, 2] and test.tolist() == [1, 3]
+    _, protocol = split_from_lists(paths, y, train_file.read_text().splitlines(), test_file.read_text().splitlines())
+    assert protocol.n_tracks == 4
+    assert "1 test entries not in the feature file (e.g. ./metal_00099.wav)" in protocol.notes
+    # Like gtzan_split, the data's tracks that neither list names are reported.
+    assert "1 track(s) of the data are not in the split and are left out (e.g. blues/blues.00002.wav)" in protocol.notes
+    # Entries that matched before still match, with or without a label column.
+    (train, test), = split_from_lists(paths, y, ["./blues/blues.00000.wav\tblues", "jazz.00000.wav"], ["blues.00001.wav", "jazz/jazz.00001.wav"])[0]
+    assert train.tolist() == [0, 2] and test.tolist() == [1, 3]
+    # One GTZAN name, two tracks of the data: ambiguous, as for file names.
+    with pytest.raises(ParameterError, match="matches 2 tracks"):
+        split_from_lists(["a/blues.00000.wav", "b/blues.00000.au", "jazz.00000.wav"], ["blues", "blues", "jazz"], ["./blues_00000.wav\tblues"], ["jazz_00000.wav"])
+
+
+def test_evaluate_split_files_in_the_published_format(tmp_path, capsys):
+    train_keys, test_keys = _listed("gtzan-artist-3fold")
+    fs = write_feature_file(tmp_path / "f.npz", train_keys + test_keys + ["jazz.99999"])
+    train_file, test_file = _write_published_lists(tmp_path, train_keys, test_keys)
+    out = tmp_path / "r.json"
+    status = main(["--features", str(tmp_path / "f.npz"), "--split-files", str(train_file), str(test_file), "--models", "knn,dummy", "--k", "3", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert status == 0
+    data = json.loads(out.read_text())
+    assert data["protocol"]["kind"] == "split-files" and data["protocol"]["n_tracks"] == len(train_keys) + len(test_keys)
+    assert {p["track"] for p in data["models"]["knn"]["predictions"]} == set(fs.paths[len(train_keys) : -1])
+    assert "1 track(s) of the data are not in the split and are left out (e.g. jazz/jazz.99999.wav)" in text
+
+
+@pytest.mark.parametrize("name", list(GTZAN_SPLITS) + ["split-files"])
+def test_fixed_splits_record_the_seed_of_their_inner_searches(name):
+    train_keys, test_keys = _listed("gtzan-fault-filtered" if name == "split-files" else name)
+    paths = [f"{k.split('.')[0]}/{k}.wav" for k in train_keys + test_keys]
+    y = [p.split("/")[0] for p in paths]
+    for seed in (0, 7):
+        if name == "split-files":
+            splits, protocol = split_from_lists(paths, y, paths[: len(train_keys)], paths[len(train_keys) :], seed=seed)
+        else:
+            splits, protocol = gtzan_split(name, paths, y, seed=seed)
+        assert protocol.seed == seed and f"seed {seed}" in protocol.describe()
+        if seed == 0:
+            first = splits
+        else:  # the seed is recorded, the split itself does not move
+            assert all(np.array_equal(a, b) for s, t in zip(first, splits) for a, b in zip(s, t))

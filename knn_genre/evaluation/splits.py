@@ -62,6 +62,9 @@ class Protocol:
                 head += f" ({self.folds} of the 3 folds usable)"
         else:
             head = "predefined train/test split from files"
+        if self.kind not in ("cross-validation", "random-split") and self.seed is not None:
+            # The split is fixed, but inner searches, calibration and baselines still draw from the seed.
+            head += f"; seed {self.seed} for inner folds and baselines"
         return f"{head}; {self.n_tracks} tracks, {self.n_genres} genres"
 
 
@@ -183,33 +186,41 @@ def _without_suffix(name: str) -> str:
     return p.with_suffix("").as_posix() if p.suffix else name
 
 
-def split_from_lists(paths, y, train_names, test_names):
+def split_from_lists(paths, y, train_names, test_names, *, seed: int | None = None):
     """A predefined split given as lists of track names or paths.
 
     Each listed entry matches a track whose relative path or file name equals
     it (``blues/blues.00000.wav`` or ``blues.00000.wav``; a leading folder
-    such as ``genres_original/`` is tolerated), or, failing that, equals it
+    such as ``genres_original/`` or ``./`` is tolerated), or, failing that, equals it
     but for the suffix (a list of ``.wav`` names matches a collection of
-    GTZAN's original ``.au`` files, or of FLAC copies). Rows that share a path are
-    segments of one track and go together. Entries that match no track are
-    reported in ``Protocol.notes``; a track listed on both sides is an
-    error.
+    GTZAN's original ``.au`` files, or of FLAC copies), or, failing that,
+    names the same GTZAN track (:func:`gtzan_key`: ``./blues_00000.wav``).
+    A tab-separated second column (a label) is ignored. Rows that share a path are
+    segments of one track and go together. Entries that match no track, and
+    the data's tracks that neither list names, are reported in
+    ``Protocol.notes``; a track listed on both sides is an error.
+
+    ``seed`` does not change the split; it is recorded in the protocol, as
+    the seed of the inner searches and baselines run on it.
 
     Returns
     -------
     splits : list with one (train_indices, test_indices)
     protocol : Protocol
     """
-    index, stems = {}, {}
+    index, stems, gtzan = {}, {}, {}
     for i, path in enumerate(paths):
         for key in dict.fromkeys(_match_keys(str(path))):  # a bare file name is both keys
             index.setdefault(key, []).append(i)
             stems.setdefault(_without_suffix(key), []).append(i)
+        key = gtzan_key(path)
+        if key is not None:
+            gtzan.setdefault(key, []).append(i)
 
     def resolve(names, side):
         found, missing = set(), []
         for name in names:
-            name = name.strip()
+            name = name.split("\t", 1)[0].strip()  # published lists may add the label as a second column
             if not name or name.startswith("#"):
                 continue
             parts = PurePosixPath(name.replace("\\", "/")).parts
@@ -219,6 +230,9 @@ def split_from_lists(paths, y, train_names, test_names):
             if hit is None:
                 # The same track in another format: blues.00000.wav listed, blues.00000.au built.
                 hit = next((stems[c] for c in map(_without_suffix, candidates) if c in stems), None)
+            if hit is None:
+                # Another spelling of the same GTZAN track: ./blues_00000.wav listed, blues/blues.00000.wav built.
+                hit = gtzan.get(gtzan_key(name))
             if hit is None:
                 missing.append(name)
             elif len({str(paths[i]) for i in hit}) > 1:
@@ -236,7 +250,7 @@ def split_from_lists(paths, y, train_names, test_names):
     if len(train) == 0 or len(test) == 0:
         raise ParameterError(
             f"the split lists match {len(train)} training and {len(test)} test tracks of the feature file; "
-            "entries must be track paths relative to DATA_DIR or file names"
+            "entries must be track paths relative to DATA_DIR, file names or GTZAN names"
         )
     y = np.asarray(y)
     notes = []
@@ -244,8 +258,11 @@ def split_from_lists(paths, y, train_names, test_names):
         if miss:
             notes.append(f"{len(miss)} {side} entries not in the feature file (e.g. {miss[0]})")
     used = np.concatenate([train, test])
-    n_tracks = len({str(paths[i]) for i in used})
-    protocol = Protocol("split-files", None, n_tracks, len(np.unique(y[used])), folds=1, notes=notes)
+    used_tracks = {str(paths[i]) for i in used}
+    unlisted = sorted({str(p) for p in paths} - used_tracks)
+    if unlisted:
+        notes.append(f"{len(unlisted)} track(s) of the data are not in the split and are left out (e.g. {_examples(unlisted)})")
+    protocol = Protocol("split-files", seed, len(used_tracks), len(np.unique(y[used])), folds=1, notes=notes)
     return [(train, test)], protocol
 
 
@@ -315,7 +332,7 @@ def _examples(items, limit=3) -> str:
     return shown + (", ..." if len(items) > limit else "")
 
 
-def gtzan_split(name: str, paths, y):
+def gtzan_split(name: str, paths, y, *, seed: int | None = None):
     """The splits of GTZAN's published split ``name`` over the tracks of a feature file or table.
 
     Tracks are matched by their GTZAN name (:func:`gtzan_key`), whatever the
@@ -336,6 +353,9 @@ def gtzan_split(name: str, paths, y):
         Track of each row.
     y : sequence of str, length n
         Genre of each row.
+    seed : int, optional
+        Recorded in the protocol: the split is fixed, but the inner searches
+        and baselines run on it draw from this seed.
 
     Returns
     -------
@@ -393,7 +413,7 @@ def gtzan_split(name: str, paths, y):
         )
     used = np.unique(np.concatenate([np.concatenate(s) for s in splits]))
     protocol = Protocol(
-        name, None, len(set(paths[used].tolist())), len(np.unique(y[used])), folds=len(splits), notes=notes
+        name, seed, len(set(paths[used].tolist())), len(np.unique(y[used])), folds=len(splits), notes=notes
     )
     return splits, protocol
 
