@@ -12,7 +12,7 @@ from knn_genre.classifiers.registry import ALIASES, REGISTRY
 from knn_genre.evaluate import main, make_models, parse_models
 from knn_genre.evaluation.scoring import evaluate_models
 from knn_genre.evaluation.splits import cross_validation_splits, random_split
-from knn_genre.store.tables import read_feature_table, track_of
+from knn_genre.store.tables import read_feature_table, table_groups, track_of
 
 from test_knn import make_tracks, save_tracks
 
@@ -214,6 +214,16 @@ def test_track_of():
     assert track_of("my song.3.mp3") == "my song.3.mp3"
 
 
+def test_table_groups_find_segments_of_any_name_only_in_a_table_of_segments():
+    seg = ["my song.0.mp3", "my song.1.mp3", "dup.0.wav", "dup.1.wav", "dup.10.wav"]
+    assert table_groups(seg, ["a", "a", "b", "b", "b"]).tolist() == ["my song.mp3"] * 2 + ["dup.wav"] * 3
+    # A table of whole tracks: one name without a segment number, a "track" in two genres, GTZAN ids.
+    assert table_groups(["take.1.wav", "take.2.wav", "other.wav"], ["a", "a", "a"]).tolist() == ["take.1.wav", "take.2.wav", "other.wav"]
+    assert table_groups(["take.1.wav", "take.2.wav"], ["a", "b"]).tolist() == ["take.1.wav", "take.2.wav"]
+    assert table_groups(["blues.00000.wav", "blues.00001.wav"], ["blues", "blues"]).tolist() == ["blues.00000.wav", "blues.00001.wav"]
+    assert table_groups(["blues.00000.0.wav", "blues.00000.1.wav"], ["blues"] * 2).tolist() == ["blues.00000.wav"] * 2
+
+
 def test_split_files_keep_the_segments_of_a_track_together(tmp_path, capsys):
     path = write_table(tmp_path / "features_3_sec.csv", n_per_genre=6, segments=4)
     (tmp_path / "train.txt").write_text("\n".join(f"{g}.{i:05d}.wav" for g in GENRES for i in range(4)) + "\n")
@@ -222,7 +232,7 @@ def test_split_files_keep_the_segments_of_a_track_together(tmp_path, capsys):
         capsys, tmp_path, "--features-csv", str(path), "--models", "knn", "--k", "3", "--split-files", str(tmp_path / "train.txt"), str(tmp_path / "test.txt")
     )
     assert status == 0
-    assert np.array(data["models"]["knn"]["confusion"]).sum() == 3 * 2 * 4
+    assert np.array(data["models"]["knn"]["confusion"]).sum() == 3 * 2  # tracks, each decided from its 4 segments
     assert data["protocol"]["n_tracks"] == 18
 
 

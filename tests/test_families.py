@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -145,6 +146,19 @@ def test_csv_of_segments_names_them_as_gtzans_3_second_table(collection, tmp_pat
     assert read_feature_table(out).n_tracks == 30
 
 
+def test_csv_of_segments_of_any_track_names_reads_back_as_those_tracks(collection, tmp_path):
+    data = tmp_path / "data"
+    for genre in ("bass", "organ"):
+        (data / genre).mkdir(parents=True)
+        for i, clip in enumerate(sorted((collection / genre).glob("*.wav"))[:3]):
+            (data / genre / f"{genre} take {i}.wav").write_bytes(clip.read_bytes())
+    out = tmp_path / "seg.csv"
+    assert build_main([str(data), "--families", "table", "--format", "csv", "-o", str(out), "--jobs", "1", "-q", "--segment-seconds", "0.5"]) == 0
+    table = read_feature_table(out)
+    assert table.ids[:2].tolist() == ["bass take 0.0.wav", "bass take 0.1.wav"]
+    assert table.n_tracks == 6 and sorted(set(table.groups)) == sorted(f"{g} take {i}.wav" for g in ("bass", "organ") for i in range(3))
+
+
 def test_csv_needs_the_table_family(collection, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         build_main([str(collection), "--format", "csv", "-o", str(tmp_path / "x.csv")])
@@ -232,3 +246,16 @@ def test_a_table_with_the_columns_in_another_order_predicts_the_same(collection,
     assert [r["genre"] for r in outputs[0]] == [r["genre"] for r in outputs[1]] == ["bass", "plucked"]
     for a, b in zip(*outputs):
         assert [t["probability"] for t in a["top"]] == pytest.approx([t["probability"] for t in b["top"]], abs=1e-9)
+
+
+def test_csv_escapes_a_file_name_that_is_not_utf8(collection, tmp_path):
+    data = tmp_path / "data" / "organ"
+    data.mkdir(parents=True)
+    clip = sorted((collection / "organ").glob("*.wav"))[0].read_bytes()
+    (data / "fine.wav").write_bytes(clip)
+    with open(os.fsencode(data) + b"/caf\xe9.wav", "wb") as fh:  # Latin-1 bytes: not UTF-8
+        fh.write(clip)
+    out = tmp_path / "t.csv"
+    assert build_main([str(tmp_path / "data"), "--families", "table", "--format", "csv", "-o", str(out), "--jobs", "1", "-q"]) == 0
+    assert sorted(read_feature_table(out).ids.tolist()) == ["caf\\udce9.wav", "fine.wav"]
+    out.read_bytes().decode("utf-8")  # the whole file is valid UTF-8

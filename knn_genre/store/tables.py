@@ -29,10 +29,13 @@ import numpy as np
 from ..errors import FeatureFileError, ParameterError
 from .npz import atomic_write
 
-__all__ = ["FeatureTable", "read_feature_table", "write_feature_table", "table_filenames", "track_of"]
+__all__ = ["FeatureTable", "read_feature_table", "write_feature_table", "table_filenames", "table_groups", "track_of"]
 
 # "blues.00000.3.wav" is segment 3 of track "blues.00000".
 _SEGMENT = re.compile(r"^(?P<track>.*\.\d+)\.\d+$")
+# "dup.3.wav" may be segment 3 of "dup.wav", as build_features names the segments of any track; a
+# segment number has no leading zeros, so a GTZAN track ("blues.00000") is never one.
+_ANY_SEGMENT = re.compile(r"^(?P<track>.+)\.(?:0|[1-9]\d*)$")
 
 
 def track_of(filename: str) -> str:
@@ -49,6 +52,40 @@ def track_of(filename: str) -> str:
     return match.group("track") + ext if match else str(filename)
 
 
+def table_groups(ids, labels) -> np.ndarray:
+    """The track of each row of a table, from the rows' names.
+
+    GTZAN's segment names (``blues.00000.3.wav``) always name segments
+    (:func:`track_of`). Other names (``dup.0.wav``, ``dup.1.wav``) name
+    segments only when every row of the table is named so and each track
+    keeps one genre: a table of segments written by ``build_features
+    --format csv`` names all its rows so, while one stray ``take.2.wav`` in a
+    table of whole tracks is a track of its own.
+
+    Examples
+    --------
+    >>> from knn_genre.store.tables import table_groups
+    >>> table_groups(["a.0.wav", "a.1.wav", "b.0.wav"], ["x", "x", "y"]).tolist()
+    ['a.wav', 'a.wav', 'b.wav']
+    >>> table_groups(["a.0.wav", "a.1.wav", "b.wav"], ["x", "x", "y"]).tolist()
+    ['a.0.wav', 'a.1.wav', 'b.wav']
+    """
+    ids = [str(i) for i in ids]
+    gtzan = [track_of(i) for i in ids]
+    if gtzan != ids:
+        return np.array(gtzan)
+    parts = [os.path.splitext(i) for i in ids]
+    matches = [_ANY_SEGMENT.match(stem) for stem, _ in parts]
+    if not all(matches):
+        return np.array(ids)
+    groups = [m.group("track") + ext for m, (_, ext) in zip(matches, parts)]
+    genre_of = {}
+    for group, label in zip(groups, labels):
+        if genre_of.setdefault(group, label) != label:
+            return np.array(ids)  # rows of one "track" in two genres: the names are not segment names
+    return np.array(groups) if len(genre_of) < len(ids) else np.array(ids)
+
+
 @dataclass(frozen=True, eq=False)
 class FeatureTable:
     """A validated feature table.
@@ -62,7 +99,7 @@ class FeatureTable:
     ids : ndarray of shape (n_rows,), str
         Row names: the id column (e.g. ``blues.00000.wav``), or ``row<i>``.
     groups : ndarray of shape (n_rows,), str
-        Track of each row (see :func:`track_of`), e.g. ``blues.00000.wav``
+        Track of each row (see :func:`table_groups`), e.g. ``blues.00000.wav``
         for every segment of that clip; equal to the ids when every row is a
         whole clip.
     columns : list of str
@@ -181,7 +218,7 @@ def read_feature_table(
         ids = frame[id_column].astype(str).to_numpy()
     else:
         ids = np.array([f"row{i}" for i in range(len(frame))])
-    groups = np.array([track_of(i) for i in ids])
+    groups = table_groups(ids, labels.astype(str).to_numpy())
     lengths = None
     if "length" in dropped and frame["length"].dtype.kind in "iu" and (frame["length"] > 0).all():
         lengths = frame["length"].to_numpy(dtype=np.int64)
@@ -235,7 +272,8 @@ def write_feature_table(fs, path) -> None:
     of the row's stretch at the table's rate), the table columns in
     :meth:`~knn_genre.features.params.TableParams.columns` order, ``label``
     (the genre). Values are written with 17 significant digits, so they
-    read back exactly. The file is written atomically.
+    read back exactly. The file is UTF-8 (the bytes of a file name that is
+    not are escaped, ``\\xff`` as ``\\udcff``) and written atomically.
 
     Parameters
     ----------
@@ -258,4 +296,6 @@ def write_feature_table(fs, path) -> None:
     frame.insert(0, "filename", table_filenames(fs.paths, fs.segments, fs.segment_seconds))
     frame["label"] = fs.labels
     text = frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    # A file name that is not valid UTF-8 (its bytes kept as surrogates) is written escaped ("\\udcff"):
+    # the table stays UTF-8, which every CSV reader expects.
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8", errors="backslashreplace")))
