@@ -200,8 +200,16 @@ def _build(args, output: str) -> int:
     if not discovery.tracks:
         for path, reason in discovery.unreadable:
             print(f"skipped {printable(path)}: {reason}", file=sys.stderr)
-        error(args.prog, f"{args.data_dir}: no audio files found ({', '.join(AUDIO_SUFFIXES)}); expected DATA_DIR/<genre>/<track>")
+        if discovery.outside:  # most likely one genre's folder given as DATA_DIR
+            error(args.prog, f"{printable(args.data_dir)}: its {len(discovery.outside)} audio file(s) are in no genre folder; "
+                             "give the folder that holds the genre folders (DATA_DIR/<genre>/<track>)")
+        else:
+            error(args.prog, f"{printable(args.data_dir)}: no audio files found ({', '.join(AUDIO_SUFFIXES)}); "
+                             "expected DATA_DIR/<genre>/<track>")
         return EXIT_USAGE
+    if discovery.outside:
+        note(f"left out {len(discovery.outside)} audio file(s) in no genre folder, directly in {printable(args.data_dir)} "
+             f"(e.g. {printable(discovery.outside[0])}): put them in DATA_DIR/<genre>/ to build them")
 
     partial = checkpoint_path(output)
     previous = []
@@ -268,12 +276,15 @@ def _finish(args, output: str, fs, report, save_checkpoint) -> int:
         kept = f"; the {len(fs)} finished track(s) are kept in {save_checkpoint.path} for the next run" if save_checkpoint.saved else ""
         error(args.prog, f"--strict: {len(report.skipped)} file(s) skipped; {output} not written{kept}")
         return EXIT_FAILED
+    # The summary (its duplicate check grows with the square of the tracks) is made before the output is
+    # written: an interrupt then finds either no output and the checkpoint, or the output and no checkpoint.
+    summary = _summary(fs, report, output, args.format)
     status = _write(args, fs, output)
     if status != EXIT_OK:
         save_checkpoint(fs)
         return status
     save_checkpoint.remove()
-    print(_summary(fs, report, output, args.format))
+    print(summary)
     return EXIT_OK
 
 

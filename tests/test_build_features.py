@@ -197,3 +197,36 @@ def test_segment_builds_reuse_only_the_same_segmentation(data, tmp_path, capsys)
     assert text.count("analysed 0, reused 30") == 1
     assert text.count("analysed 30, reused 0") == 3
     assert len(store.load(out)) == 30
+
+
+def test_audio_files_in_no_genre_folder_are_named_not_counted_as_non_audio(data, tmp_path, capsys):
+    shutil.copy(data / "organ" / "organ.00000.wav", data / "loose.wav")
+    (data / "notes.txt").write_text("liner notes")
+    assert build(data, tmp_path / "f.npz") == 0
+    out, err = capsys.readouterr()
+    assert "note: left out 1 audio file(s) in no genre folder, directly in" in err and "(e.g. loose.wav)" in err
+    assert "ignored 1 non-audio file(s)" in out  # notes.txt alone
+    assert len(store.load(tmp_path / "f.npz")) == 30
+
+
+def test_one_genres_folder_given_as_data_dir_is_explained(data, tmp_path, capsys):
+    assert build(data / "organ", tmp_path / "f.npz") == 2
+    err = capsys.readouterr().err
+    assert "its 6 audio file(s) are in no genre folder; give the folder that holds the genre folders" in err
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_an_interrupt_while_summing_up_leaves_the_checkpoint_or_the_output_never_both(data, tmp_path, capsys, monkeypatch):
+    import knn_genre.build_features as command
+    from knn_genre.build_features import checkpoint_path
+
+    def interrupted(fs):
+        raise KeyboardInterrupt  # Ctrl-C during the duplicate check of the summary
+
+    out = tmp_path / "f.npz"
+    with monkeypatch.context() as patch:
+        patch.setattr(command, "_duplicates_line", interrupted)
+        assert build(data, out) == 130
+    assert not out.exists() and checkpoint_path(out).exists()
+    assert build(data, out) == 0  # the next run reuses every track and writes the output alone
+    assert "reused 30 unchanged" in capsys.readouterr().out and not checkpoint_path(out).exists()

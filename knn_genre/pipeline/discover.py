@@ -41,11 +41,15 @@ class Discovery:
     unreadable : tuple of (str, str)
         Folders that could not be listed, with the reason: the tracks in
         them are unknown, so a build reports them as skipped.
+    outside : tuple of str
+        Audio files directly in ``data_dir``, in no genre folder: not
+        tracks (they have no genre), but not to be passed over in silence.
     """
 
     tracks: tuple[Track, ...]
     ignored: tuple[str, ...]
     unreadable: tuple[tuple[str, str], ...] = ()
+    outside: tuple[str, ...] = ()
 
     @property
     def genres(self) -> tuple[str, ...]:
@@ -63,8 +67,9 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     FLAC, Ogg, MP3) and those only recognised
     (:data:`knn_genre.audio.source.UNSUPPORTED`: M4A, WMA, ...), which a
     build then skips with their reason. Other files (``.DS_Store``, notes,
-    covers, ...) and files directly in ``data_dir`` are ignored and listed in
-    ``Discovery.ignored``. Hidden genre folders are skipped. Links to folders
+    covers, ...) are ignored and listed in ``Discovery.ignored``; audio files
+    directly in ``data_dir`` are listed in ``Discovery.outside``, other files
+    there in ``ignored``. Hidden genre folders are skipped. Links to folders
     are not followed; sub-folders that cannot be listed (permissions) are
     reported in ``Discovery.unreadable``.
 
@@ -88,12 +93,12 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as exc:
         raise DatasetError(root, f"cannot list the folder: {exc.strerror or exc}") from None
-    tracks, ignored, unreadable = [], [], []
+    tracks, ignored, unreadable, outside = [], [], [], []
     for entry in entries:
         if entry.name.startswith("."):
             continue
         if not entry.is_dir():
-            ignored.append(entry.name)
+            (outside if is_audio_name(entry.name) else ignored).append(entry.name)
             continue
         for rel, is_dir in _walk(entry, root, unreadable):
             if any(part.startswith(".") for part in rel.split("/")[1:]):
@@ -103,7 +108,7 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
                 tracks.append(Track(rel, entry.name))
             elif not is_dir:
                 ignored.append(rel)
-    return Discovery(tuple(tracks), tuple(ignored), tuple(unreadable))
+    return Discovery(tuple(tracks), tuple(ignored), tuple(unreadable), tuple(outside))
 
 
 def _walk(folder: Path, root: Path, unreadable: list) -> list[tuple[str, bool]]:
