@@ -338,13 +338,13 @@ def _write(args, fs, output: str) -> int:
 
 
 def _label_indices(fs) -> str:
-    return "  label indices: " + ", ".join(f"{i + 1}={g}" for i, g in enumerate(fs.genres))
+    return "  label indices: " + ", ".join(f"{i + 1}={printable(g)}" for i, g in enumerate(fs.genres))
 
 
 def _summary(fs, report, output, fmt="npz") -> str:
     rows = f"{fs.n_tracks} tracks in {len(fs)} segments of {fs.segment_seconds:g} s" if fs.segments is not None else f"{len(fs)} tracks"
     lines = [
-        f"wrote {output}: {rows}, {len(fs.genres)} genres ({', '.join(fs.genres)}), features: {', '.join(fs.families)}",
+        f"wrote {printable(output)}: {rows}, {len(fs.genres)} genres ({', '.join(map(printable, fs.genres))}), features: {', '.join(fs.families)}",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
         f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
         f"{report.seconds:.2f} s",

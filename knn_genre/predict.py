@@ -76,11 +76,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def _text(pred, top: int, windows: bool) -> str:
-    ranked = ", ".join(f"{g} {p:.2f}" for g, p in pred.top(top))
+    ranked = ", ".join(f"{printable(g)} {p:.2f}" for g, p in pred.top(top))
     lines = [f"{printable(pred.path)}: {ranked}  ({len(pred.windows)} window{'s' if len(pred.windows) != 1 else ''})"]
     if windows:
         for item in pred.to_dict(top)["windows"]:
-            ranked = ", ".join(f"{t['genre']} {t['probability']:.2f}" for t in item["top"])
+            ranked = ", ".join(f"{printable(t['genre'])} {t['probability']:.2f}" for t in item["top"])
             lines.append(f"  {item['start']:7.1f}-{item['end']:7.1f} s: {ranked}")
     return "\n".join(lines)
 

@@ -230,3 +230,11 @@ def test_an_interrupt_while_summing_up_leaves_the_checkpoint_or_the_output_never
     assert not out.exists() and checkpoint_path(out).exists()
     assert build(data, out) == 0  # the next run reuses every track and writes the output alone
     assert "reused 30 unchanged" in capsys.readouterr().out and not checkpoint_path(out).exists()
+
+
+def test_genre_names_with_control_characters_are_printed_escaped(data, tmp_path, capsys):
+    (data / "organ").rename(data / "org\nan")
+    assert build(data, tmp_path / "f.npz") == 0
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert "5 genres (ambient, bass, drums, org\\nan, plucked)" in summary
+    assert store.load(tmp_path / "f.npz").genres[3] == "org\nan"  # the name itself is kept
