@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 from knn_genre.classifiers.cv import InnerStratifiedKFold
 from knn_genre.classifiers.neural import EarlyStoppingMLPClassifier
 from knn_genre.classifiers.probability import fit_sigmoid, sigmoid_probabilities
-from knn_genre.classifiers.registry import VOTE_CANDIDATES, get_spec, make_model, model_names
+from knn_genre.classifiers.registry import VOTE_CANDIDATES, VoteClassifier, get_spec, make_model, model_names
 from knn_genre.classifiers.svm import KLSVMClassifier, search_klsvm
 from knn_genre.errors import ParameterError
 
@@ -213,3 +214,80 @@ def test_mlp_stops_on_held_out_loss_and_trains_on_everything(vectors):
     rows = np.r_[0:30, 30]
     single = EarlyStoppingMLPClassifier(hidden_units=32, random_state=0).fit(X[rows], y[rows])
     assert not single.early_stopping_
+
+
+def _segments(rng, n_tracks=8, n_segments=4):
+    """3 genres x ``n_tracks`` tracks x ``n_segments`` segments of 6-d vectors, and the track of each row."""
+    centres = rng.normal(0, 2.0, (3, 6))
+    tracks = np.repeat(centres, n_tracks, axis=0) + rng.normal(0, 1.0, (3 * n_tracks, 6))
+    X = np.repeat(tracks, n_segments, axis=0) + rng.normal(0, 0.3, (3 * n_tracks * n_segments, 6))
+    y = np.repeat(["blues", "jazz", "rock"], n_tracks * n_segments)
+    groups = np.repeat([f"t{i:02d}" for i in range(3 * n_tracks)], n_segments)
+    return X, y, groups
+
+
+@pytest.fixture
+def held_out_splits(monkeypatch):
+    """The (train, test) rows of every epoch search, recorded as the network runs it."""
+    splits = []
+    search = EarlyStoppingMLPClassifier._best_epochs
+
+    def recording(self, X, y, classes, train, test):
+        splits.append((np.asarray(train), np.asarray(test)))
+        return search(self, X, y, classes, train, test)
+
+    monkeypatch.setattr(EarlyStoppingMLPClassifier, "_best_epochs", recording)
+    return splits
+
+
+def _assert_tracks_whole(splits, groups, n_rows):
+    assert splits
+    for train, test in splits:
+        assert len(train) + len(test) == n_rows and len(test) > 0
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_mlp_holds_out_whole_tracks_of_segments(held_out_splits):
+    X, y, groups = _segments(np.random.default_rng(4))
+    clf = EarlyStoppingMLPClassifier(hidden_units=16, random_state=0).fit(X, y, groups=groups)
+    assert clf.early_stopping_ and clf.n_iter_ == clf.n_epochs_
+    _assert_tracks_whole(held_out_splits, groups, len(y))
+    (train, test), = held_out_splits
+    # ceil(0.2 * 24) = 5 whole tracks held out, every genre among them.
+    assert len(set(groups[test])) == 5 and set(y[test]) == set(y)
+    # A track of a single row is a row: the same split and network as without groups.
+    rows = np.arange(0, len(y), 4)
+    alone = EarlyStoppingMLPClassifier(hidden_units=16, random_state=0).fit(X[rows], y[rows], groups=groups[rows])
+    plain = EarlyStoppingMLPClassifier(hidden_units=16, random_state=0).fit(X[rows], y[rows])
+    np.testing.assert_array_equal(held_out_splits[1][1], held_out_splits[2][1])
+    np.testing.assert_array_equal(alone.predict_proba(X), plain.predict_proba(X))
+    with pytest.raises(ParameterError, match="groups"):
+        EarlyStoppingMLPClassifier().fit(X, y, groups=groups[:-1])
+
+
+def test_the_registry_mlp_holds_out_whole_tracks_of_segments(held_out_splits):
+    X, y, groups = _segments(np.random.default_rng(5))
+    make_model("mlp", family="table", search=False, params={"mlp__hidden_units": 16}).fit(X, y, groups=groups)
+    _assert_tracks_whole(held_out_splits, groups, len(y))
+    # The inner search's fits, on a fold's tracks, hold out whole tracks too.
+    held_out_splits.clear()
+    model = make_model("mlp", family="table", params={"mlp__hidden_units": 16}).set_params(param_grid={"mlp__alpha": [0.3, 3.0]})
+    model.fit(X, y, groups=groups)
+    assert len(held_out_splits) > 1
+    for train, test in held_out_splits[:-1]:
+        assert len(train) + len(test) < len(y)  # an inner fold: a subset of the rows
+    for train, test in held_out_splits:
+        assert not set(groups[train]) & set(groups[test])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [KLSVMClassifier(probability=True), KLSVMClassifier(), EarlyStoppingMLPClassifier(), VoteClassifier()],
+    ids=["klsvm-probability", "klsvm", "mlp", "vote"],
+)
+def test_predicting_before_fit_raises_not_fitted(estimator):
+    X = np.zeros((2, 14))
+    for method in ("predict", "predict_proba"):
+        if hasattr(estimator, method):
+            with pytest.raises(NotFittedError):
+                getattr(estimator, method)(X)

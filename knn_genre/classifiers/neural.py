@@ -9,7 +9,9 @@ GTZAN clips: 0.84 against 0.90 under 10-fold cross-validation of four
 genres). :class:`EarlyStoppingMLPClassifier` stops on the held-out *log-loss*
 instead, which moves with every epoch, and then trains a network on all the
 training tracks for the number of epochs that was best, so no track is lost
-to the held-out set.
+to the held-out set. When rows are segments of tracks, ``fit(X, y, groups)``
+holds out whole tracks: a track with segments on both sides would make the
+held-out loss an optimistic measure of how well the network generalises.
 
 The matrices of one batch (64 tracks x a few hundred units) are too small
 for several BLAS threads to help; on a busy machine the threads' waiting
@@ -29,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ..errors import check_integer, check_number
+from ..errors import ParameterError, check_integer, check_number
 
 __all__ = ["EarlyStoppingMLPClassifier"]
 
@@ -42,8 +44,9 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
     """One hidden layer of ReLU units, trained by Adam, stopped on held-out log-loss; seeded.
 
     ``fit`` holds out a stratified ``validation_fraction`` of the training
-    tracks (raised to one track per genre if that is more), trains on the
-    rest one epoch at a time and records the held-out log-loss; when it has
+    tracks (raised to one track per genre if that is more; with ``groups``,
+    each track with all its segments), trains on the rest one epoch at a
+    time and records the held-out log-loss; when it has
     not improved for ``n_iter_no_change`` epochs, the best epoch count is
     known, and the final network is trained on *all* the tracks for that
     many epochs, from the same seeded start. A collection with a genre of a
@@ -76,6 +79,9 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         The fitted network.
     n_epochs_ : int
         Epochs the final network was trained for.
+    n_iter_ : int
+        The same count, under the name scikit-learn's ``MLPClassifier``
+        gives its epochs.
     early_stopping_ : bool
         Whether a held-out set chose ``n_epochs_``.
     classes_ : ndarray of shape (n_classes,)
@@ -113,8 +119,30 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
             max_iter=self.max_iter, n_iter_no_change=self.n_iter_no_change, random_state=self.random_state,
         )
 
-    def fit(self, X, y):
-        """Fit the network on feature vectors ``X`` (n_samples, n_features) and genres ``y``."""
+    def fit(self, X, y, groups=None):
+        """Fit the network on feature vectors and genres.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Feature vectors.
+        y : array-like of shape (n_samples,)
+            Genre of each row.
+        groups : array-like of shape (n_samples,), optional
+            Track of each row when rows are segments of tracks: the
+            held-out set that chooses the epoch count is then made of whole
+            tracks, stratified by genre. Without it every row is a track.
+
+        Returns
+        -------
+        self : EarlyStoppingMLPClassifier
+
+        Raises
+        ------
+        ParameterError
+            If a parameter is out of range or ``groups`` does not give one
+            track per row.
+        """
         check_integer("hidden_units", self.hidden_units)
         check_number("alpha", self.alpha, minimum=0)
         check_number("validation_fraction", self.validation_fraction, minimum=0, strict=True, maximum=1)
@@ -123,9 +151,11 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         check_integer("batch_size", self.batch_size)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        classes, counts = np.unique(y, return_counts=True)
-        held_out = max(int(np.ceil(self.validation_fraction * len(y))), len(classes))
-        self.early_stopping_ = bool(counts.min() >= 2 and len(y) - held_out >= len(classes))
+        classes = np.unique(y)
+        units, index = _tracks(y, groups)
+        _, counts = np.unique(units, return_counts=True)
+        held_out = max(int(np.ceil(self.validation_fraction * len(units))), len(classes))
+        self.early_stopping_ = bool(counts.min() >= 2 and len(units) - held_out >= len(classes))
         with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
             # Stopping at max_iter is the limit the parameter sets, not a fault.
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -133,22 +163,32 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
                 self.mlp_ = self._network(len(y)).fit(X, y)
                 self.n_epochs_ = int(self.mlp_.n_iter_)
             else:
-                self.n_epochs_ = self._best_epochs(X, y, classes, held_out)
+                train, test = self._hold_out(units, index, held_out)
+                self.n_epochs_ = self._best_epochs(X, y, classes, train, test)
                 self.mlp_ = self._network(len(y))
                 for _ in range(self.n_epochs_):
                     self.mlp_.partial_fit(X, y, classes=classes)
+        # Not mlp_.n_iter_: each partial_fit restarts that count, so it says 1 after early stopping.
+        self.n_iter_ = self.n_epochs_
         self.classes_ = self.mlp_.classes_
         return self
 
-    def _best_epochs(self, X, y, classes, held_out: int) -> int:
-        """Epochs after which the held-out log-loss was lowest (training on the rest)."""
-        train, test = train_test_split(np.arange(len(y)), test_size=held_out, stratify=y, random_state=self.random_state)
+    def _hold_out(self, units, index, held_out: int):
+        """Rows (train, test) of a seeded split of ``held_out`` tracks, stratified by genre."""
+        train, test = train_test_split(np.arange(len(units)), test_size=held_out, stratify=units, random_state=self.random_state)
+        if index is None:
+            return train, test
+        # Tracks mapped back to their segments, so each track is on one side only.
+        return np.flatnonzero(np.isin(index, train)), np.flatnonzero(np.isin(index, test))
+
+    def _best_epochs(self, X, y, classes, train, test) -> int:
+        """Epochs after which the log-loss on rows ``test`` was lowest (training on rows ``train``)."""
         network = self._network(len(train))
         truth = np.searchsorted(classes, y[test])
         best, best_epoch, waited = np.inf, 1, 0
         for epoch in range(1, self.max_iter + 1):
             network.partial_fit(X[train], y[train], classes=classes)
-            # Held-out log-loss (nats per track); a gain below TOL is no gain.
+            # Held-out log-loss (nats per row); a gain below TOL is no gain.
             proba = network.predict_proba(X[test])[np.arange(len(test)), truth]
             loss = -np.mean(np.log(np.clip(proba, 1e-15, 1.0)))
             if loss < best - TOL:
@@ -167,4 +207,21 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable genre of each row."""
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _tracks(y, groups):
+    """Genre of each track and the track of each row; ``(y, None)`` when every row is its own track.
+
+    A track's genre is that of its first row (its segments share it).
+    """
+    if groups is None:
+        return y, None
+    groups = np.asarray(groups)
+    if groups.shape != y.shape:
+        raise ParameterError(f"groups must give the track of each of the {len(y)} rows; got shape {groups.shape}")
+    _, first, index = np.unique(groups, return_index=True, return_inverse=True)
+    if len(first) == len(y):
+        return y, None  # one row per track: the split is the one without groups
+    return y[first], index

@@ -697,6 +697,8 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         self.searched_params_ = None
         self.search_score_ = None
         # With a single genre there is nothing to search: the fit below says so.
+        # The fit keyword that hands the estimator (or a pipeline's last step) the track of each row.
+        groups_key = None if groups is None else _groups_key(base)
         if self.search and grid and len(np.unique(y)) > 1:
             folds = list(inner.split(X, y, groups))
             _check_inner_folds(self.name, y, folds)
@@ -710,7 +712,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
                     n_jobs=self.n_jobs,
                     refit=False,  # the final fit below is the one that is kept
                     error_score="raise",  # a failing fit is a bug to see, not a NaN to skip
-                ).fit(X, y)
+                ).fit(X, y, **({groups_key: groups} if groups_key not in (None, "groups") else {}))
                 found = search.best_params_, search.best_score_
             self.searched_params_ = {key: _plain(v) for key, v in found[0].items()}
             self.search_score_ = float(found[1])
@@ -731,7 +733,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
                 self.estimator_ = SoftmaxClassifier(base).fit(X, y)
                 self.base_estimator_ = self.estimator_.estimator_
         else:
-            self.estimator_ = base.fit(X, y, groups=groups) if groups is not None and _takes_groups(base) else base.fit(X, y)
+            self.estimator_ = base.fit(X, y, **({} if groups_key is None else {groups_key: groups}))
             self.base_estimator_ = self.estimator_
         chosen = getattr(self.base_estimator_, "searched_params_", None)
         if chosen is not None:
@@ -775,10 +777,21 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         return names, decide_groups(proba, self.predict(X), index, len(names), self.classes_)
 
 
-def _takes_groups(estimator) -> bool:
+def _groups_key(estimator) -> str | None:
+    """The ``fit`` keyword that gives ``estimator`` the track of each row; None if it takes none.
+
+    A pipeline hands ``step__groups`` to its final step (scikit-learn's
+    ``step__param`` fit parameters).
+    """
     import inspect
 
-    return "groups" in inspect.signature(estimator.fit).parameters
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        inner = _groups_key(last)
+        return None if inner is None else f"{name}__{inner}"
+    return "groups" if "groups" in inspect.signature(estimator.fit).parameters else None
 
 
 def _check_inner_folds(name: str, y: np.ndarray, folds) -> None:
@@ -930,4 +943,5 @@ class VoteClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable genre of each row."""
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -680,6 +680,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_queries,)
             Labels from ``classes_``.
         """
+        check_is_fitted(self)
         if self.probability:
             return self.classes_[self.predict_proba(X).argmax(axis=1)]
         parts = self._per_block(X, "predict")
