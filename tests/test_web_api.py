@@ -70,6 +70,20 @@ def client(model, model_path, uploads):
     assert list(uploads.iterdir()) == [], "every upload is removed with its request"
 
 
+@pytest.fixture
+def make_app(uploads):
+    """Apps with a test's own settings; their predictors' threads end with the test (later tests fork)."""
+    apps = []
+
+    def make(model, **config):
+        apps.append(create_app(model, WebConfig(upload_folder=str(uploads), **config)))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.extensions["knn_genre"].predictor.close()
+
+
 def send(client, files, url="/api/predict", **kwargs):
     """POST files as multipart: each a (path or bytes, name)."""
     parts = [(io.BytesIO(data if isinstance(data, bytes) else data.read_bytes()), name) for data, name in files]
@@ -205,8 +219,8 @@ def test_the_limit_holds_to_the_byte_when_the_server_terminates_the_input(client
             assert r.get_json()["error"] == "the upload is larger than this server's limit of 3 MB per request"
 
 
-def test_too_many_files(model, uploads, clips):
-    app = create_app(model, WebConfig(upload_folder=str(uploads), max_files=2))
+def test_too_many_files(model, uploads, clips, make_app):
+    app = make_app(model, max_files=2)
     r = send(app.test_client(), [(clips["bass"], f"{i}.wav") for i in range(3)])
     assert r.status_code == 400 and r.get_json()["error"] == "3 files in one request; send at most 2"
     assert list(uploads.iterdir()) == []
@@ -306,7 +320,7 @@ def test_a_fault_of_the_server_is_500_without_details_and_the_upload_is_removed(
     assert "secret" not in r.get_data(as_text=True)
 
 
-def test_the_time_limit_answers_503_and_the_upload_is_removed_at_once(model, uploads, clips, monkeypatch):
+def test_the_time_limit_answers_503_and_the_upload_is_removed_at_once(model, uploads, clips, monkeypatch, make_app):
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
     original = predictor_module.analyse_for_model
 
@@ -319,24 +333,23 @@ def test_the_time_limit_answers_503_and_the_upload_is_removed_at_once(model, upl
             finished.set()
 
     monkeypatch.setattr(predictor_module, "analyse_for_model", blocked)
-    app = create_app(model, WebConfig(upload_folder=str(uploads), timeout=0.3))
+    app = make_app(model, timeout=0.3)
     r = send(app.test_client(), [(clips["organ"], "organ.wav"), (clips["bass"], "bass.wav")])
     # The answer came while the first analysis was still held: the server did not wait for it.
     answered_while_blocked = started.is_set() and not finished.is_set()
     left_behind = list(uploads.iterdir())
     release.set()
     assert finished.wait(10)  # the abandoned analysis ends on its own, on a file already gone
-    app.extensions["knn_genre"].predictor.close()
     assert r.status_code == 503 and answered_while_blocked
     assert left_behind == []
     assert r.get_json()["error"] == "the analysis took longer than the server's limit of 0.3 s per request"
     assert [rec["status"] for rec in r.get_json()["results"]] == [503, 503]
 
 
-def test_models_without_references_have_no_similar_tracks(features, uploads, clips, tmp_path):
+def test_models_without_references_have_no_similar_tracks(features, uploads, clips, tmp_path, make_app):
     out = tmp_path / "dummy.npz"
     assert train_main(["--features", str(features), "--model", "dummy-most-frequent", "-o", str(out), "-q"]) == 0
-    app = create_app(load_model(out), WebConfig(upload_folder=str(uploads)))
+    app = make_app(load_model(out))
     record = send(app.test_client(), [(clips["organ"], "o.wav")]).get_json()[0]
     assert "similar" not in record and record["genre"] == "ambient"  # the most frequent (first) genre
     assert app.test_client().get("/api/model").get_json()["similarity"] is None
