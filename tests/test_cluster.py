@@ -145,3 +145,22 @@ def test_commands_do_not_import_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_closing_a_cluster_keeps_its_event_loops_cancelled_callbacks_quiet(caplog):
+    import logging
+
+    from knn_genre.pipeline.cluster import _quiet_event_loops
+
+    loop_log = logging.getLogger("tornado.application")
+    names = ("tornado", "tornado.application", "asyncio", "distributed", "distributed.client")
+    before = [logging.getLogger(n).level for n in names]
+    with _quiet_event_loops():
+        try:
+            raise RuntimeError("a callback cancelled by the close")
+        except RuntimeError:
+            loop_log.error("Exception in callback", exc_info=True)  # as tornado logs it
+    assert caplog.records == []
+    assert [logging.getLogger(n).level for n in names] == before
+    loop_log.error("after the close")  # the loggers speak again
+    assert [r.getMessage() for r in caplog.records] == ["after the close"]

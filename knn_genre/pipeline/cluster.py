@@ -25,6 +25,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -108,6 +109,31 @@ def _ignore_interrupts() -> None:
 
 def _path_visible(path: str) -> bool:
     return os.path.isdir(path)
+
+
+#: Loggers of the event loops behind a Dask client and cluster.
+_LOOP_LOGGERS = ("tornado", "asyncio", "distributed")
+
+
+@contextmanager
+def _quiet_event_loops():
+    """While a cluster closes, the callbacks it cancels (tasks of an interrupted build) are not logged.
+
+    Their event loops would print each as a traceback ("Exception in
+    callback ..."), which says nothing about the build: the command has
+    already reported why it stopped.
+    """
+    # Their children too: Dask's configuration gives some their own level (tornado.application: error).
+    names = set(_LOOP_LOGGERS) | {n for n in logging.root.manager.loggerDict if n.split(".")[0] in _LOOP_LOGGERS}
+    loggers = [logging.getLogger(name) for name in sorted(names)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 class Cluster:
@@ -201,12 +227,13 @@ class Cluster:
         """Disconnect, and stop the local cluster if this started one."""
         client, local, self.client, self._local = self.client, self._local, None, None
         # Closing must not hide the error that brought us here.
-        for closable in (client, local):
-            if closable is not None:
-                try:
-                    closable.close()
-                except Exception:  # noqa: BLE001 - best effort at exit
-                    pass
+        with _quiet_event_loops():
+            for closable in (client, local):
+                if closable is not None:
+                    try:
+                        closable.close()
+                    except Exception:  # noqa: BLE001 - best effort at exit
+                        pass
 
     def _wait_for_a_worker(self):
         try:
