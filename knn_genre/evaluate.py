@@ -43,7 +43,8 @@ from .cli import (
 )
 from .cli.progress import Progress
 from .errors import ClusterError, KnnGenreError
-from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD, gaussian_duplicates, keep_one_of_each, track_gaussians, vector_duplicates
+from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD
+from .evaluation.copies import drop_copies, find_duplicates, straddling_warning
 from .evaluation.parallel import dask_backend
 from .evaluation.report import format_duplicates, format_report, results_to_json
 from .evaluation.scoring import compare_models, evaluate_models
@@ -51,12 +52,10 @@ from .evaluation.splits import (
     GTZAN_SPLITS,
     cross_validation_splits,
     gtzan_split,
-    pairs_across_splits,
     random_split,
     smallest_training_size,
     split_from_lists,
 )
-from .features.gaussian import unpack
 from .pipeline.cluster import Cluster, check_address
 from .pipeline.signals import stop_signals_raise
 
@@ -315,40 +314,6 @@ def make_splits(args, labels, paths, groups=None):
     if args.repeats > 1:
         protocol.notes.append(f"every track is tested {args.repeats} times: confusion matrices count every test")
     return splits, protocol
-
-
-def find_duplicates(X: dict, groups, *, threshold=None):
-    """Copies among the tracks: by divergence between their Gaussians if the data has them, else by
-    the difference between their table rows."""
-    if "gaussian" in X:
-        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups)
-        return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
-    rows = X["table"]
-    tracks, index = np.unique(np.asarray(groups), return_inverse=True)
-    sums = np.zeros((len(tracks), rows.shape[1]))
-    np.add.at(sums, index, rows)
-    vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
-    return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)
-
-
-def drop_copies(duplicates, X, y, paths, groups):
-    """Rows of the tracks that are not copies of an earlier one; the dropped track names."""
-    dropped = keep_one_of_each(duplicates)
-    rows = ~np.isin(np.asarray(groups), sorted(dropped))
-    return {f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
-
-
-def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
-    """Pairs of copies with one copy trained on and the other tested, and the warning to print."""
-    across = pairs_across_splits([(a, b) for a, b, _ in duplicates.pairs], splits, groups)
-    if not across:
-        return across, None
-    shown = "; ".join(f"{a} / {b} ({'fold' if len(f) == 1 else 'folds'} {', '.join(str(i + 1) for i in f)})" for a, b, f in across[:3])
-    more = f"; and {len(across) - 3} more" if len(across) > 3 else ""
-    return across, (
-        f"{len(across)} pair(s) of copies straddle the splits (one copy trained on, the other tested), which inflates "
-        f"accuracy: {shown}{more}; --drop-duplicates keeps one of each group"
-    )
 
 
 def load_data(args):

@@ -11,6 +11,8 @@ from knn_genre.audio.synth import write_collection
 from knn_genre.build_features import main as build_main
 from knn_genre.classifiers.duplicates import gaussian_duplicates, keep_one_of_each, track_gaussians, vector_duplicates
 from knn_genre.evaluate import main as evaluate_main
+from knn_genre.store.models import load_model_file
+from knn_genre.train import main as train_main
 
 COPIES = ["drums/drums.00002.wav", "drums/drums.00100.wav", "drums/drums.00101.wav", "organ/organ.00100.wav"]
 
@@ -120,3 +122,17 @@ def test_segments_are_pooled_into_the_track_gaussian():
     assert tracks.tolist() == ["t"]
     np.testing.assert_allclose(mean[0], frames.mean(axis=0))
     np.testing.assert_allclose(cov[0], np.cov(frames.T, bias=True))
+
+
+def test_train_evaluate_records_and_warns_of_the_copies_across_its_folds(planted, tmp_path, capsys):
+    _, features = planted
+    report = tmp_path / "r.json"
+    assert evaluate_main(["--features", str(features), "--models", "knn", "--folds", "3", "--k", "3", "--json", str(report)]) == 0
+    expected = {tuple(sorted((p["a"], p["b"]))) for p in json.loads(report.read_text())["duplicates"]["across_splits"]}
+    capsys.readouterr()
+    out = tmp_path / "m.npz"
+    assert train_main(["--features", str(features), "--k", "3", "--evaluate", "--folds", "3", "-o", str(out)]) == 0
+    recorded = load_model_file(out).evaluation["copies_across_folds"]
+    assert {tuple(sorted(pair)) for pair in recorded} == expected and expected  # the same folds as evaluate's
+    err = capsys.readouterr().err
+    assert f"warning: {len(expected)} pair(s) of copies straddle the folds" in err and "inflates the recorded accuracy" in err

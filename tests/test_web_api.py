@@ -295,6 +295,18 @@ def test_the_model_panel_and_api_describe_the_model(client, model, model_path):
     assert "stratified 3-fold cross-validation, seed 0; 30 tracks, 5 genres" in panel
     assert "ambient, bass, drums, organ, plucked" in panel and "3-nearest neighbours" in panel
     assert str(model_path.parent) not in html  # the server's folders are not shown
+    assert ev["copies_across_folds"] == [] and "copies straddled" not in panel
+
+
+def test_the_model_panel_says_when_copies_inflated_the_recorded_accuracy(model, make_app):
+    from dataclasses import replace
+
+    from knn_genre.classifiers.model import GenreModel
+
+    record = {**model.data.evaluation, "copies_across_folds": [["drums/a.wav", "organ/b.wav"]]}
+    app = make_app(GenreModel(replace(model.data, evaluation=record), model.estimator))
+    panel = re.search(r'<aside class="model">(.*?)</aside>', app.test_client().get("/").get_data(as_text=True), re.S).group(1)
+    assert "1 pair(s) of copies straddled the folds, which inflates this accuracy" in panel
 
 
 def test_health_and_unknown_routes_answer_json(client):

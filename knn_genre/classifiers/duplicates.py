@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError, check_number
+from ..features.gaussian import unpack
 from .divergence import gaussian_terms, symmetric_kl_from_terms
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "gaussian_duplicates",
     "vector_duplicates",
     "keep_one_of_each",
+    "find_duplicates",
 ]
 
 #: Symmetric KL in nats (without ``c0``) below which two tracks are copies.
@@ -240,3 +242,22 @@ def vector_duplicates(X, names, *, threshold: float = VECTOR_THRESHOLD) -> Dupli
 def keep_one_of_each(duplicates: Duplicates) -> set:
     """The tracks to drop so that one of each group is left: all but the first (sorted) of each group."""
     return {name for group in duplicates.groups for name in group[1:]}
+
+
+def find_duplicates(X: dict, groups, *, threshold=None) -> Duplicates:
+    """Copies among the tracks: by divergence between their Gaussians if the data has them, else by
+    the difference between their table rows.
+
+    ``X`` maps a feature family (``gaussian``: packed Gaussians, or
+    ``table``) to its rows; ``groups`` names each row's track (segments of a
+    track are first merged into one Gaussian or one mean row).
+    """
+    if "gaussian" in X:
+        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups)
+        return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
+    rows = X["table"]
+    tracks, index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.zeros((len(tracks), rows.shape[1]))
+    np.add.at(sums, index, rows)
+    vectors = sums / np.bincount(index)[:, None]  # segments of a track: their mean row
+    return vector_duplicates(vectors, tracks, threshold=VECTOR_THRESHOLD if threshold is None else threshold)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..classifiers.registry import get_spec, make_model
 from ..errors import ParameterError
+from .copies import find_duplicates, straddling_warning
 from .scoring import evaluate_models
 from .splits import cross_validation_splits, smallest_training_size
 
@@ -47,8 +48,10 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         ``n_tracks``, ``accuracy_mean``, ``accuracy_std`` and
         ``accuracy_per_fold`` (accuracy of the tracks, each decided from all
         its rows as ``predict`` decides a file), ``macro_f1`` (of the
-        tracks, pooled over the folds) and, for a model of segments,
-        ``segment_accuracy_mean``.
+        tracks, pooled over the folds), ``copies_across_folds`` (pairs of
+        copies, one trained on while the other was tested, which inflate
+        the accuracy; see :mod:`~knn_genre.evaluation.copies`) and, for a
+        model of segments, ``segment_accuracy_mean``.
 
     Raises
     ------
@@ -72,6 +75,15 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         "accuracy_per_fold": [float(a) for a in per_fold],
         "macro_f1": result.macro_f1,
     }
+    across, _ = straddling_warning(find_duplicates(_copy_families(X, family, gaussian_columns), groups), splits, groups)
+    record["copies_across_folds"] = [[a, b] for a, b, _ in across]
     if "segment_accuracy_mean" in result.extra:
         record["segment_accuracy_mean"] = result.extra["segment_accuracy_mean"]
     return record
+
+
+def _copy_families(X, family: str, gaussian_columns: int | None) -> dict:
+    """The rows copies are looked for in, as evaluate looks: the Gaussians if there are any, else the table."""
+    if family == "gaussian+table":
+        return {"gaussian": np.asarray(X)[:, :gaussian_columns]}
+    return {family: np.asarray(X)}
