@@ -363,7 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     skipped.append(f"{protocol}: {exc}")  # e.g. tracks without GTZAN names
                     continue
                 elapsed = time.perf_counter() - start
-                options = evaluate_argv(args, args.features, protocol)
+                # The benchmark's own options (it has --protocols, not evaluate's --split).
+                options = evaluate_argv(args, args.features)
                 if not source:  # the demo features are made again by the command itself
                     options = options[2:]
                 command = " ".join(["python -m benchmarks", *options, "--protocols", protocol])

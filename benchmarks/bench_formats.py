@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import soundfile
 
+    from knn_genre.errors import KnnGenreError
     from knn_genre.pipeline.discover import discover
 
     tracks = [t for t in discover(args.data).tracks if t.path.endswith(".wav")]
@@ -205,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     genres, counts = np.unique(labels, return_counts=True)
     keep = np.isin(labels, genres[counts >= args.min_clips])
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    changes, protocol, n_kept, n_genres = prediction_changes(features, labels, keep, args.folds, args.seed, models)
+    try:
+        changes, protocol, n_kept, n_genres = prediction_changes(features, labels, keep, args.folds, args.seed, models)
+    except KnnGenreError as exc:  # e.g. a training fold smaller than the KNN's k
+        print(f"{parser.prog}: error: {exc}; use more clips (--limit) or fewer --folds", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     describe = {v: d for v, _, d in VERSIONS}
 

@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.queries} queries, shards of {args.shard}, k={args.k}")
     rng = np.random.default_rng(args.seed)
     models = genre_models(rng, args.dim)
+    if args.folder is not None:
+        args.folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.folder) as tmp, threadpool_limits(limits=args.blas_threads, user_api="blas"):
         path = Path(tmp) / "library.npy"
         start = time.perf_counter()

@@ -1,6 +1,8 @@
 """The accuracy benchmark command writes its Markdown and CSV tables."""
 
 import csv
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -80,3 +82,16 @@ def test_published_table_benchmark_splits_the_clips_by_whether_their_artist_was_
     assert line == "artist among the training rows: 1.000 (1/1); artist not among them: 0.000 (0/2); no artist id: 1.000 (1/1)"
     with pytest.raises(SystemExit, match="no \\*_groups.txt"):
         read_artists(tmp_path / "empty")
+
+
+def test_the_reproduce_line_of_a_published_split_runs_again(table, tmp_path, capsys):  # noqa: F811
+    first = tmp_path / "first"
+    assert main(["--features-csv", str(table), "--models", "knn,dummy", "--k", "3", "--out", str(first), "--protocols", "gtzan-artist-3fold"]) == 0
+    md = (first / "features.md").read_text()
+    command = re.search(r"Reproduce: `python -m benchmarks ([^`]*)`", md).group(1)
+    assert "--protocols gtzan-artist-3fold" in command and "--split" not in command
+    again = tmp_path / "again"
+    assert main([*shlex.split(command), "--out", str(again)]) == 0
+    table_of = lambda text: re.search(r"\| model \|.*?\n\n", text, re.S).group(0)  # noqa: E731
+    strip_times = lambda text: re.sub(r"\| [0-9.]+ \| [0-9.]+ \| ([^|]*) \|$", r"| \1 |", text, flags=re.M)  # noqa: E731
+    assert strip_times(table_of((again / "features.md").read_text())) == strip_times(table_of(md))
