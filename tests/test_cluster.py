@@ -132,6 +132,32 @@ def test_no_scheduler_is_a_clear_error():
         Cluster("tcp://127.0.0.1:9", timeout=1).open()
 
 
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\n\r\n", None], ids=["other-service", "silent"])
+def test_a_service_that_is_not_a_scheduler_is_a_one_line_error_within_the_timeout(answer):
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        accepted = []
+
+        def serve():
+            conn, _ = server.accept()
+            accepted.append(conn)
+            if answer is not None:
+                conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        expected = "does not answer as a Dask scheduler" if answer else f"cannot reach a Dask scheduler at tcp://127.0.0.1:{port} within 1 s"
+        with pytest.raises(ClusterError, match=expected) as info:
+            Cluster(f"tcp://127.0.0.1:{port}", timeout=1).open()
+        assert "\n" not in str(info.value)
+        for conn in accepted:
+            conn.close()
+
+
 def test_workers_must_see_the_data_folder(dask_cluster, tmp_path):
     address, _ = dask_cluster
     with pytest.raises(ClusterError, match="do not see the folder"):

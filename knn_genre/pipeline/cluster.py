@@ -102,6 +102,33 @@ def _run_batch(function: Callable, batch: Sequence[tuple]) -> list:
         return [function(*task) for task in batch]
 
 
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """A ClusterError unless a Dask peer completes the comm handshake at ``address`` within ``timeout``.
+
+    ``Client`` itself, given another service (an HTTP server, a proxy),
+    may wait forever or fail with a traceback while it is collected; a
+    bounded handshake first makes either one line.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), timeout))
+    except (OSError, asyncio.TimeoutError) as exc:  # refused, unresolvable, silent
+        detail = _one_line(exc)[:200] or "no answer to the handshake"
+        raise ClusterError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}: {detail})") from None
+    except Exception as exc:  # noqa: BLE001 - another service answers with bytes that are no Dask message
+        raise ClusterError(
+            f"the service at {address} does not answer as a Dask scheduler ({type(exc).__name__}: "
+            f"{_one_line(exc)[:200]}); give the address of a dask scheduler"
+        ) from None
+
+
 def _ignore_interrupts() -> None:
     """In a local worker process (its main thread runs what ``Client.run`` sends): ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -208,6 +235,7 @@ class Cluster:
                 # cluster), not every worker with a traceback.
                 self.client.run(_ignore_interrupts)
             else:
+                _probe_scheduler(self.address, self.timeout)
                 try:
                     with _sigint_blocked():
                         self.client = distributed.Client(self.address, timeout=self.timeout, set_as_default=False)
@@ -215,6 +243,11 @@ class Cluster:
                     raise ClusterError(
                         f"cannot reach a Dask scheduler at {self.address} within {self.timeout:g} s "
                         f"({type(exc).__name__}: {_one_line(exc)[:200]})"
+                    ) from None
+                except Exception as exc:  # noqa: BLE001 - another service there fails the handshake in any way
+                    raise ClusterError(
+                        f"the service at {self.address} does not answer as a Dask scheduler "
+                        f"({type(exc).__name__}: {_one_line(exc)[:200]}); give the address of a dask scheduler"
                     ) from None
             self._wait_for_a_worker()
             self._check_versions()
