@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,11 +128,6 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         ) from None
 
 
-def _ignore_interrupts() -> None:
-    """In a local worker process (its main thread runs what ``Client.run`` sends): ignore SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _path_visible(path: str) -> bool:
     return os.path.isdir(path)
 
@@ -232,8 +226,11 @@ class Cluster:
                     ) from None
                 # Ctrl-C reaches the whole process group: only this process
                 # should act on it (it saves its work, then closes the
-                # cluster), not every worker with a traceback.
-                self.client.run(_ignore_interrupts)
+                # cluster), not every worker with a traceback; the plugin
+                # also reaches the workers that replace lost ones.
+                from .dask_plugins import IgnoreInterrupts
+
+                self.client.register_plugin(IgnoreInterrupts())
             else:
                 _probe_scheduler(self.address, self.timeout)
                 try:
