@@ -113,6 +113,11 @@ def _unsupported_reason(path: str, suffix: str) -> str:
         return "empty file (0 bytes)"
     if kind in _SUFFIX_OF_KIND:
         return f"named {suffix} but its content is {description}: rename it to {_SUFFIX_OF_KIND[kind]}"
+    return unsupported_reason(suffix)
+
+
+def unsupported_reason(suffix: str) -> str:
+    """Why a file of the undecoded format ``suffix`` (a key of :data:`UNSUPPORTED`) is refused."""
     return f"{UNSUPPORTED[suffix]} cannot be decoded here; convert it to FLAC, WAV or MP3"
 
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..classifiers.registry import get_spec, make_model
 from ..errors import ParameterError
-from .copies import find_duplicates, straddling_warning
+from ..classifiers.duplicates import find_duplicates
 from .scoring import evaluate_models
-from .splits import cross_validation_splits, smallest_training_size
+from .splits import cross_validation_splits, pairs_across_splits, smallest_training_size
 
 __all__ = ["cross_validated_record"]
 
@@ -63,20 +63,19 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         raise ParameterError(f"k={k} is larger than the smallest training fold ({smallest_training_size(splits)} rows)")
     model = make_model(name, family=family, k=k, seed=seed, n_jobs=n_jobs, gaussian_columns=gaussian_columns)
     (result,) = evaluate_models({name: model}, X, y, splits, groups=groups)
-    per_fold = result.accuracy_per_fold
     record = {
         "protocol": protocol.describe(),
         "kind": protocol.kind,
         "folds": protocol.folds,
         "seed": seed,
         "n_tracks": protocol.n_tracks,
-        "accuracy_mean": float(np.mean(per_fold)),
-        "accuracy_std": float(np.std(per_fold)),
-        "accuracy_per_fold": [float(a) for a in per_fold],
+        "accuracy_mean": result.accuracy_mean,
+        "accuracy_std": result.accuracy_std,
+        "accuracy_per_fold": [float(a) for a in result.accuracy_per_fold],
         "macro_f1": result.macro_f1,
     }
-    across, _ = straddling_warning(find_duplicates(_copy_families(X, family, gaussian_columns), groups), splits, groups)
-    record["copies_across_folds"] = [[a, b] for a, b, _ in across]
+    copies = find_duplicates(_copy_families(X, family, gaussian_columns), groups)
+    record["copies_across_folds"] = [[a, b] for a, b, _ in pairs_across_splits([(a, b) for a, b, _ in copies.pairs], splits, groups)]
     if "segment_accuracy_mean" in result.extra:
         record["segment_accuracy_mean"] = result.extra["segment_accuracy_mean"]
     return record

@@ -101,7 +101,7 @@ class ModelResult:
 
 
 def _fold_decisions(estimator, X, groups):
-    """Row predictions and probabilities, then per track: names, genres, mean probabilities."""
+    """Row predictions, then per track: names, genres, mean probabilities."""
     rows = estimator.predict(X)
     classes = np.asarray(estimator.classes_)
     if hasattr(estimator, "predict_proba"):
@@ -113,7 +113,7 @@ def _fold_decisions(estimator, X, groups):
     sums = np.zeros((len(tracks), proba.shape[1]))
     np.add.at(sums, index, proba)
     counts = np.bincount(index, minlength=len(tracks))[:, None]
-    return rows, proba, tracks, decided, sums / counts
+    return rows, tracks, decided, sums / counts
 
 
 def track_decisions(estimator, X, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +128,7 @@ def track_decisions(estimator, X, groups) -> tuple[np.ndarray, np.ndarray, np.nd
         The genre of each (:func:`~knn_genre.classifiers.registry.decide_groups`);
         for an estimator without ``predict_proba``, the majority of its rows.
     """
-    rows, _, tracks, decided, _ = _fold_decisions(estimator, X, groups)
+    rows, tracks, decided, _ = _fold_decisions(estimator, X, groups)
     return rows, tracks, decided
 
 
@@ -397,7 +397,7 @@ def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
     else:
         est.fit(X[train], y[train])
     t1 = time.perf_counter()
-    rows, _, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
+    rows, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
     t2 = time.perf_counter()
     return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1, track_proba)
 

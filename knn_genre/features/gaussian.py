@@ -253,7 +253,6 @@ def regularize_covariances(covs, *, ridge=DEFAULT_RIDGE, floor=DEFAULT_FLOOR):
 
 
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def triangle_rows(d: int) -> np.ndarray:
     """Where row ``j`` of the upper triangle starts in ``np.triu_indices(d)`` order, shape (d + 1,).
 

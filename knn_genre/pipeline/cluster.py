@@ -122,10 +122,14 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         detail = _one_line(exc)[:200] or "no answer to the handshake"
         raise ClusterError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}: {detail})") from None
     except Exception as exc:  # noqa: BLE001 - another service answers with bytes that are no Dask message
-        raise ClusterError(
-            f"the service at {address} does not answer as a Dask scheduler ({type(exc).__name__}: "
-            f"{_one_line(exc)[:200]}); give the address of a dask scheduler"
-        ) from None
+        raise _not_a_scheduler(address, exc) from None
+
+
+def _not_a_scheduler(address: str, exc: Exception) -> ClusterError:
+    return ClusterError(
+        f"the service at {address} does not answer as a Dask scheduler ({type(exc).__name__}: "
+        f"{_one_line(exc)[:200]}); give the address of a dask scheduler"
+    )
 
 
 def _path_visible(path: str) -> bool:
@@ -241,11 +245,8 @@ class Cluster:
                         f"cannot reach a Dask scheduler at {self.address} within {self.timeout:g} s "
                         f"({type(exc).__name__}: {_one_line(exc)[:200]})"
                     ) from None
-                except Exception as exc:  # noqa: BLE001 - another service there fails the handshake in any way
-                    raise ClusterError(
-                        f"the service at {self.address} does not answer as a Dask scheduler "
-                        f"({type(exc).__name__}: {_one_line(exc)[:200]}); give the address of a dask scheduler"
-                    ) from None
+                except Exception as exc:  # noqa: BLE001 - a peer that passed the handshake but is no scheduler
+                    raise _not_a_scheduler(self.address, exc) from None
             self._wait_for_a_worker()
             self._check_versions()
         except BaseException:

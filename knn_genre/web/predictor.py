@@ -32,6 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from ..audio import AUDIO_SUFFIXES, UNSUPPORTED
+from ..audio.source import unsupported_reason
 from ..classifiers.model import GenreModel
 from ..errors import AudioError, FeatureError, KnnGenreError, ParameterError
 from ..pipeline.apply import Prediction, analyse_for_model, predict_rows
@@ -128,7 +129,7 @@ class Predictor:
 
     def _one(self, upload: Upload, deadline: float) -> FileResult:
         if upload.suffix in UNSUPPORTED:
-            return FileResult(upload.name, 415, f"{UNSUPPORTED[upload.suffix]} cannot be decoded here; convert it to FLAC, WAV or MP3")
+            return FileResult(upload.name, 415, unsupported_reason(upload.suffix))
         if not upload.is_audio:
             return FileResult(upload.name, 415, f"not an audio file: the name does not end in {', '.join(AUDIO_SUFFIXES)}")
         if upload.size == 0:
