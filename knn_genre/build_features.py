@@ -21,8 +21,6 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import numpy as np
-
 from .audio import AUDIO_SUFFIXES
 from .cli import (
     EXIT_FAILED,
@@ -44,7 +42,7 @@ from .cli import (
     progress_enabled,
     with_hint,
 )
-from .classifiers.duplicates import gaussian_duplicates, track_gaussians, vector_duplicates
+from .classifiers.duplicates import find_duplicates
 from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
 from .features.params import MFCCParams, TableParams
@@ -358,17 +356,12 @@ def _summary(fs, report, output, fmt="npz") -> str:
 
 def _duplicates_line(fs, limit: int = 5) -> str:
     """The copies among the built tracks (identical or nearly identical Gaussians), for the summary."""
+    if fs.has_gaussians and fs.dim < 2:
+        return "  duplicates: not checked (Gaussians of dimension 1)"
     weights = None if fs.segments is None else fs.segments[:, 1] - fs.segments[:, 0]
-    if fs.has_gaussians:
-        if fs.dim < 2:
-            return "  duplicates: not checked (Gaussians of dimension 1)"
-        tracks, means, covs = track_gaussians(fs.means, fs.covs, fs.groups, weights)
-        found = gaussian_duplicates(means, covs, tracks)
-    else:  # a file of the table family alone: its rows, a track's segments averaged
-        tracks, index = np.unique(fs.groups, return_inverse=True)
-        sums = np.zeros((len(tracks), fs.table.shape[1]))
-        np.add.at(sums, index, fs.table)
-        found = vector_duplicates(sums / np.bincount(index)[:, None], tracks)
+    # A file of the table family alone: its rows, a track's segments averaged.
+    rows = {"gaussian": fs.packed()} if fs.has_gaussians else {"table": fs.table}
+    found = find_duplicates(rows, fs.groups, weights=weights)
     if not found.groups:
         return f"  duplicates: none ({found.measure})"
     shown = "; ".join(" = ".join(printable(t) for t in group) for group in found.groups[:limit])

@@ -244,16 +244,17 @@ def keep_one_of_each(duplicates: Duplicates) -> set:
     return {name for group in duplicates.groups for name in group[1:]}
 
 
-def find_duplicates(X: dict, groups, *, threshold=None) -> Duplicates:
+def find_duplicates(X: dict, groups, *, threshold=None, weights=None) -> Duplicates:
     """Copies among the tracks: by divergence between their Gaussians if the data has them, else by
     the difference between their table rows.
 
     ``X`` maps a feature family (``gaussian``: packed Gaussians, or
     ``table``) to its rows; ``groups`` names each row's track (segments of a
-    track are first merged into one Gaussian or one mean row).
+    track are first merged into one Gaussian, weighted by ``weights`` (their
+    lengths; default equal), or into one mean row).
     """
     if "gaussian" in X:
-        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups)
+        tracks, means, covs = track_gaussians(*unpack(X["gaussian"]), groups, weights)
         return gaussian_duplicates(means, covs, tracks, threshold=GAUSSIAN_THRESHOLD if threshold is None else threshold)
     rows = X["table"]
     tracks, index = np.unique(np.asarray(groups), return_inverse=True)

@@ -78,6 +78,7 @@ __all__ = [
     "make_model",
     "RegisteredModel",
     "decide_groups",
+    "fit_groups_key",
 ]
 
 #: Feature families a model can be trained on: ``gaussian`` (packed MFCC
@@ -698,7 +699,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         self.search_score_ = None
         # With a single genre there is nothing to search: the fit below says so.
         # The fit keyword that hands the estimator (or a pipeline's last step) the track of each row.
-        groups_key = None if groups is None else _groups_key(base)
+        groups_key = None if groups is None else fit_groups_key(base)
         if self.search and grid and len(np.unique(y)) > 1:
             folds = list(inner.split(X, y, groups))
             _check_inner_folds(self.name, y, folds)
@@ -777,7 +778,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         return names, decide_groups(proba, self.predict(X), index, len(names), self.classes_)
 
 
-def _groups_key(estimator) -> str | None:
+def fit_groups_key(estimator) -> str | None:
     """The ``fit`` keyword that gives ``estimator`` the track of each row; None if it takes none.
 
     A pipeline hands ``step__groups`` to its final step (scikit-learn's
@@ -789,7 +790,7 @@ def _groups_key(estimator) -> str | None:
 
     if isinstance(estimator, Pipeline):
         name, last = estimator.steps[-1]
-        inner = _groups_key(last)
+        inner = fit_groups_key(last)
         return None if inner is None else f"{name}__{inner}"
     return "groups" if "groups" in inspect.signature(estimator.fit).parameters else None
 

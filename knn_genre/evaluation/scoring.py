@@ -32,7 +32,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from ..classifiers.registry import decide_groups
+from ..classifiers.registry import decide_groups, fit_groups_key
 from ..errors import check_choice
 from .parallel import FoldFit, fit_folds
 
@@ -392,17 +392,9 @@ def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
     """One (model, fold) task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
     est = clone(model)
     t0 = time.perf_counter()
-    if segmented and _takes_groups(est):
-        est.fit(X[train], y[train], groups=groups[train])
-    else:
-        est.fit(X[train], y[train])
+    key = fit_groups_key(est) if segmented else None
+    est.fit(X[train], y[train], **({} if key is None else {key: groups[train]}))
     t1 = time.perf_counter()
     rows, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
     t2 = time.perf_counter()
     return FoldFit(est, rows, tracks, decided, t1 - t0, t2 - t1, track_proba)
-
-
-def _takes_groups(estimator) -> bool:
-    import inspect
-
-    return "groups" in inspect.signature(estimator.fit).parameters
