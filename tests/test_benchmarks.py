@@ -84,6 +84,29 @@ def test_published_table_benchmark_splits_the_clips_by_whether_their_artist_was_
         read_artists(tmp_path / "empty")
 
 
+def test_published_table_benchmark_gives_the_clips_accuracy_its_interval_and_their_own_rows_score():
+    from benchmarks.bench_published_table import own_rows_accuracy, wilson_interval
+
+    # At the ends Wilson's interval has a closed form: [0, z²/(n+z²)] for none right, [n/(n+z²), 1] for all.
+    z2 = 1.96**2
+    assert wilson_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert wilson_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    # In between it is symmetric under right <-> wrong, and holds the observed share.
+    low, high = wilson_interval(72, 112)
+    assert (round(low, 3), round(high, 3)) == (0.551, 0.726)
+    assert wilson_interval(40, 112) == pytest.approx((1 - high, 1 - low))
+    with pytest.raises(ValueError, match="n=0"):
+        wilson_interval(0, 0)
+    predictions = [
+        {"track": "blues.00080.wav", "genre": "blues", "predicted": "blues"},
+        {"track": "blues.00081.wav", "genre": "blues", "predicted": "jazz"},
+        {"track": "rock.00001.wav", "genre": "rock", "predicted": "metal"},
+    ]
+    # Only the clips' rows count: rock.00001 is a training row, not a clip.
+    assert own_rows_accuracy(predictions, ["blues.00080.wav", "blues.00081.wav"]) == "0.500 (1/2)"
+    assert own_rows_accuracy(predictions, ["pop.00000.wav"]) == "-"
+
+
 def test_the_reproduce_line_of_a_published_split_runs_again(table, tmp_path, capsys):  # noqa: F811
     first = tmp_path / "first"
     assert main(["--features-csv", str(table), "--models", "knn,dummy", "--k", "3", "--out", str(first), "--protocols", "gtzan-artist-3fold"]) == 0
