@@ -128,6 +128,28 @@ def test_every_track_is_tested_exactly_once_in_cross_validation():
     assert sorted(tested.tolist()) == list(range(21))
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_repeats_of_neighbouring_seeds_share_no_folds(grouped):
+    y = np.repeat(np.arange(3), 40)
+    groups = np.repeat(np.arange(60), 2) if grouped else None
+
+    def repeats(splits):  # each repeat as its partition of the rows into test folds
+        folds = [frozenset(test.tolist()) for _, test in splits]
+        return [frozenset(folds[i : i + 3]) for i in range(0, len(folds), 3)]
+
+    first, _ = cross_validation_splits(y, folds=3, seed=0, repeats=3, groups=groups)
+    again, _ = cross_validation_splits(y, folds=3, seed=0, repeats=3, groups=groups)
+    other, _ = cross_validation_splits(y, folds=3, seed=1, repeats=3, groups=groups)
+    single, _ = cross_validation_splits(y, folds=3, seed=0, groups=groups)
+    assert repeats(first) == repeats(again) and len(set(repeats(first))) == 3
+    # A single repeat is the seed's own folds; later repeats are not the next seed's.
+    assert repeats(first)[0] == repeats(single)[0]
+    assert not set(repeats(first)[1:]) & set(repeats(other))
+    if grouped:
+        for _, test in first:
+            assert len(np.unique(groups[test])) * 2 == len(test)
+
+
 def test_split_lists_reject_overlap_and_no_match():
     paths = ["a/1.wav", "a/2.wav", "b/1.wav", "b/2.wav"]
     y = ["a", "a", "b", "b"]

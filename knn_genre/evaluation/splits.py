@@ -124,9 +124,12 @@ def cross_validation_splits(y, *, folds: int = 10, seed: int = 0, repeats: int =
         )
     if grouped:
         notes.append(f"{len(y)} rows from {len(units)} tracks: all rows of a track are in the same fold")
+        # One generator for all repeats, as RepeatedStratifiedKFold does: seed + r would give
+        # --seed 0 and --seed 1 four repeats in common. The first repeat is still the seed's.
+        rng = np.random.RandomState(seed)
         splits = []
-        for r in range(repeats):
-            cv = StratifiedGroupKFold(n_splits=used, shuffle=True, random_state=seed + r)
+        for _ in range(repeats):
+            cv = StratifiedGroupKFold(n_splits=used, shuffle=True, random_state=rng)
             splits += list(cv.split(np.zeros(len(y)), y, groups))
     else:
         if repeats == 1:
