@@ -47,7 +47,7 @@ from .cli.progress import Progress
 from .errors import BuildError, KnnGenreError
 from .features.params import MFCCParams, TableParams
 from .pipeline.build import CHECKPOINT_SUFFIX, CheckpointWriter, build_featureset, checkpoint_path, load_previous
-from .pipeline.cluster import check_address, open_cluster
+from .pipeline.cluster import check_address, open_cluster, require_dask
 from .pipeline.discover import discover
 from .pipeline.signals import stop_signals_raise
 from .pipeline.workers import keep_freed_memory
@@ -173,6 +173,12 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if problem:  # found now rather than after a long build
         error(prog, problem)
         return EXIT_USAGE
+    if args.scheduler:
+        try:
+            require_dask()
+        except KnnGenreError as exc:
+            error(prog, with_hint(exc))
+            return EXIT_USAGE
     try:
         with stop_signals_raise():
             if args.data_dir is None:

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if status == EXIT_OK:
         example = sorted((folder / GENRES[0]).glob("*.wav"))[0]
         print(f"\nNext: python -m knn_genre.predict {example} --model {args.model_output}")
-        print(f"  or: python -m knn_genre.serve --model {args.model_output}   (the web page; make serve)")
+        print(f"  or: python -m knn_genre.serve --model {args.model_output}   (the web page; needs pip install 'knn_genre[web]', which make serve has)")
     return status
 
 

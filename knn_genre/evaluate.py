@@ -56,7 +56,7 @@ from .evaluation.splits import (
     smallest_training_size,
     split_from_lists,
 )
-from .pipeline.cluster import Cluster, check_address
+from .pipeline.cluster import Cluster, check_address, require_dask
 from .pipeline.signals import stop_signals_raise
 
 PROG = "python -m knn_genre.evaluate"
@@ -407,6 +407,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     table = args.features_csv is not None
     try:
         check_outputs(args.json, args.plot)  # before minutes of work, not after
+        if args.scheduler:
+            require_dask()
         if table and args.family not in (None, "table"):
             raise KnnGenreError(f"--family {args.family}: a feature table (--features-csv) holds the table family only")
         names = parse_models(args.models, table=table, family=args.family)

@@ -30,7 +30,7 @@ from .cli import (
 from .cli.progress import Progress
 from .errors import KnnGenreError
 from .pipeline.apply import predict_file
-from .pipeline.cluster import check_address, open_cluster
+from .pipeline.cluster import check_address, open_cluster, require_dask
 from .pipeline.signals import stop_signals_raise
 from .pipeline.tagging import TagOutput, count_audio_files, iter_audio_files, tag_library
 
@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if args.jobs == 0:
         parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
     try:
+        if args.scheduler:
+            require_dask()  # before the output file is opened
         model = load_model(args.model)
         model.check_analysable()
     except KnnGenreError as exc:

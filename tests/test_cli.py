@@ -128,3 +128,26 @@ def test_zero_jobs_is_refused_by_every_command_that_takes_jobs(command, capsys):
         main([*args, "--jobs", "0"])
     assert info.value.code == 2
     assert "argument --jobs: 0 must be a positive number of processes or -1 for all cores" in capsys.readouterr().err
+
+
+def test_a_cluster_without_the_dask_extra_is_a_usage_error_before_any_work(features, collection, tmp_path, capsys, monkeypatch):
+    from knn_genre.predict import main as predict_main
+
+    model = tmp_path / "m.npz"
+    assert train_main(["--features", str(features), "--model", "knn", "-o", str(model), "-q"]) == 0
+    capsys.readouterr()
+    # None in sys.modules: the packages look uninstalled, as in an installation without the extra.
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    runs = {
+        "build_features": (build_main, [str(collection), "-o", str(tmp_path / "f.npz")], tmp_path / "f.npz"),
+        "evaluate": (evaluate_main, ["--features", str(features), "--json", str(tmp_path / "r.json")], tmp_path / "r.json"),
+        "predict": (predict_main, [str(collection), "--model", str(model), "-o", str(tmp_path / "tags.csv")], tmp_path / "tags.csv"),
+    }
+    for command, (main, args, output) in runs.items():
+        assert main([*args, "--scheduler", "local:1"]) == 2, command
+        captured = capsys.readouterr()
+        assert "needs the packages dask and distributed" in captured.err, command
+        assert "pip install 'knn_genre[dask]'" in captured.err, command
+        assert captured.out == "", command  # nothing was loaded or compared first
+        assert not output.exists(), command

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from ..errors import ClusterError, ParameterError
+from ..errors import ClusterError, KnnGenreError, ParameterError
 from .workers import _sigint_blocked, keep_freed_memory
 
-__all__ = ["LOCAL_PREFIX", "check_address", "Cluster", "open_cluster", "worker_versions"]
+__all__ = ["LOCAL_PREFIX", "check_address", "require_dask", "Cluster", "open_cluster", "worker_versions"]
 
 #: ``local:N`` starts a local cluster of N worker processes.
 LOCAL_PREFIX = "local:"
@@ -402,12 +402,27 @@ def _one_line(text) -> str:
     return " ".join(str(text).split())
 
 
+_MISSING = "a Dask cluster (--scheduler) needs the packages dask and distributed, which are not installed"
+
+
+def require_dask() -> None:
+    """Raise a KnnGenreError, before any work, if the ``dask`` extra is not installed.
+
+    Only looks for the packages (importing them takes about a second); a
+    broken installation is still found when the cluster opens.
+    """
+    import importlib.util
+
+    if any(importlib.util.find_spec(name) is None for name in ("dask", "distributed")):
+        raise KnnGenreError(_MISSING)
+
+
 def _import_distributed():
     try:
         import distributed
         import distributed.client
     except ImportError:
-        raise ClusterError("a Dask cluster needs the packages dask and distributed, which are not installed") from None
+        raise ClusterError(_MISSING) from None
     return distributed
 
 
