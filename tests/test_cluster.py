@@ -190,3 +190,60 @@ def test_closing_a_cluster_keeps_its_event_loops_cancelled_callbacks_quiet(caplo
     assert [logging.getLogger(n).level for n in names] == before
     loop_log.error("after the close")  # the loggers speak again
     assert [r.getMessage() for r in caplog.records] == ["after the close"]
+
+
+def _can_mount_privately() -> bool:
+    probe = ["unshare", "--mount", "--propagation", "private", "mount", "--bind", "/", "/mnt"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture
+def blind_worker(library, tmp_path):
+    """A scheduler with one real worker that sees the genre folders of ``library`` but none of its files.
+
+    The worker runs in a mount namespace of its own where an empty copy of the
+    folders is bound over the library, as a machine whose shared file system
+    holds other data under the same path; the folder check passes for it.
+    """
+    if not _can_mount_privately():
+        pytest.skip("needs unshare and mount (root) to give a worker its own view of the files")
+    import distributed
+
+    skeleton = tmp_path / "skeleton"
+    for genre in GENRES:
+        (skeleton / genre).mkdir(parents=True)
+    scheduler = distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, processes=True)
+    script = f"mount --bind {skeleton} {library} && exec {sys.executable} -m distributed.cli.dask_worker {scheduler.scheduler_address} --nthreads 1 --no-dashboard"
+    worker = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        restore_workers(scheduler.scheduler_address, n=1)
+        yield scheduler.scheduler_address
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        scheduler.close()
+
+
+def test_a_worker_that_does_not_see_the_files_stops_the_build_instead_of_skipping_them(blind_worker, library, tmp_path, capsys):
+    out = tmp_path / "f.npz"
+    assert main([str(library), "-o", str(out), "--scheduler", blind_worker, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "a Dask worker found no file" in err and "every worker must see the data under the same path" in err
+    assert "Traceback" not in err and not out.exists()  # no feature file that silently lacks the tracks
+
+
+def test_a_worker_that_does_not_see_the_files_stops_tagging_with_the_rows_kept(blind_worker, library, local_build, tmp_path, capsys):
+    from knn_genre.predict import main as predict_main
+    from knn_genre.train import main as train_main
+
+    model = tmp_path / "m.npz"  # outside the library: the worker sees it
+    assert train_main(["--features", str(local_build), "--model", "knn", "-o", str(model), "-q"]) == 0
+    tags = tmp_path / "tags.csv"
+    assert predict_main([str(library), "--model", str(model), "-o", str(tags), "--scheduler", blind_worker, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "a Dask worker found no file" in err and "run the same command again" in err
+    assert "no such file" not in tags.read_text()  # no row records the worker's blindness as the file's fault

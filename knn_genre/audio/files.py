@@ -13,7 +13,12 @@ import stat
 
 from ..errors import AudioError
 
-__all__ = ["open_regular", "read_bytes", "read_at", "file_size", "show"]
+__all__ = ["MISSING_REASONS", "open_regular", "read_bytes", "read_at", "file_size", "show"]
+
+#: The reasons of a file that is not there (as opposed to one that is there but bad).
+NO_SUCH_FILE = "no such file"
+BROKEN_LINK = "broken symbolic link"
+MISSING_REASONS = (NO_SUCH_FILE, BROKEN_LINK)
 
 
 def open_regular(path: str, kind: str = "an audio file"):
@@ -33,7 +38,7 @@ def open_regular(path: str, kind: str = "an audio file"):
     except PermissionError:
         raise AudioError(path, "permission denied") from None
     except FileNotFoundError:
-        reason = "broken symbolic link" if os.path.islink(path) else "no such file"
+        reason = BROKEN_LINK if os.path.islink(path) else NO_SUCH_FILE
         raise AudioError(path, reason) from None
     except OSError as exc:
         raise AudioError(path, f"cannot open: {exc.strerror or exc}") from None

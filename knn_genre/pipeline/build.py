@@ -30,6 +30,7 @@ from ..features.analysis import analyse_file
 from ..features.families import GaussianFamily, TableFamily
 from ..features.params import MFCCParams, TableParams
 from ..store.featureset import FAMILY_ORDER, FeatureSet, load, save
+from .cluster import check_seen
 from .discover import Discovery, Track
 from .workers import run_tasks
 
@@ -233,6 +234,8 @@ def build_featureset(
             jobs = cluster.run(_analyse_safely, tasks, on_failure=_killed_workers)
         try:
             for j, outcome in jobs:
+                if cluster is not None and outcome[0] == "skip":
+                    check_seen(tasks[j][0], outcome[1])
                 results[todo[j]] = outcome
                 saver.dirty = True
                 if on_progress:

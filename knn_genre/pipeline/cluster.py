@@ -29,10 +29,11 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from ..audio.files import MISSING_REASONS
 from ..errors import ClusterError, KnnGenreError, ParameterError
 from .workers import _sigint_blocked, keep_freed_memory
 
-__all__ = ["LOCAL_PREFIX", "check_address", "require_dask", "Cluster", "open_cluster", "worker_versions"]
+__all__ = ["LOCAL_PREFIX", "check_address", "check_seen", "require_dask", "Cluster", "open_cluster", "worker_versions"]
 
 #: ``local:N`` starts a local cluster of N worker processes.
 LOCAL_PREFIX = "local:"
@@ -403,6 +404,20 @@ def _one_line(text) -> str:
 
 
 _MISSING = "a Dask cluster (--scheduler) needs the packages dask and distributed, which are not installed"
+
+
+def check_seen(path: str, reason: str | None) -> None:
+    """Raise a ClusterError if a worker found no file at ``path`` that this machine has.
+
+    The folder check when a cluster opens covers the workers connected then;
+    a worker that joins later and does not see the data would otherwise turn
+    every file it is given into a skipped "no such file".
+    """
+    if reason in MISSING_REASONS and os.path.exists(path):
+        raise ClusterError(
+            f"a Dask worker found no file {path}, which this machine has: every worker must see the data "
+            "under the same path (did a worker join that does not?)"
+        )
 
 
 def require_dask() -> None:

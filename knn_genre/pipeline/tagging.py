@@ -35,8 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import is_audio_name
+from ..audio.files import NO_SUCH_FILE
 from ..errors import KnnGenreError, ParameterError
 from .apply import predict_file
+from .cluster import check_seen
 from .workers import run_tasks
 
 __all__ = ["FORMATS", "output_format", "iter_audio_files", "count_audio_files", "TagReport", "TagOutput", "tag_file", "tag_library"]
@@ -144,7 +146,9 @@ def tag_file(model_path: str, path: str, window: float | None = None, hop: float
         pred = predict_file(model, path, window_seconds=window, hop_seconds=hop)
     except KnnGenreError as exc:
         return _error_row(path, getattr(exc, "reason", str(exc)))
-    except OSError as exc:  # the model file went away
+    except FileNotFoundError:  # the model file went away, or a cluster worker does not see it
+        return _error_row(path, f"{NO_SUCH_FILE}: the model {model_path}")
+    except OSError as exc:
         return _error_row(path, f"cannot read the model {model_path}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - reported per file: one bad file must not stop the others
         return _error_row(path, f"unexpected {type(exc).__name__}: {exc}")
@@ -415,6 +419,10 @@ def tag_library(
             jobs = cluster.run(tag_file, tasks, on_failure=_killed_row)
         try:
             for i, row in jobs:
+                if cluster is not None and row["error"] is not None:
+                    check_seen(tasks[i][1], row["error"])
+                    if row["error"] == f"{NO_SUCH_FILE}: the model {model_path}":
+                        check_seen(model_path, NO_SUCH_FILE)
                 record({**row, "path": names[i]})
         finally:
             jobs.close()
