@@ -101,7 +101,7 @@ def test_companded_samples_are_decoded(tmp_path, container, suffix, subtype):
 
 @pytest.mark.parametrize("fmt", list(LOSSY))
 def test_lossy_formats_decode_close_to_the_source(tmp_path, fmt):
-    rate = 48000 if fmt == "opus" else 22050  # Opus decodes at 48 kHz
+    rate = 48000 if fmt == "opus" else 22050  # Opus codes at 48 kHz or a few lower rates, not 22050 Hz
     x = tone(2.0, rate=rate)
     path = write_lossy(tmp_path / f"clip{LOSSY[fmt][0]}", x, fmt, rate)
     with open_audio(path) as source:
@@ -112,6 +112,43 @@ def test_lossy_formats_decode_close_to_the_source(tmp_path, fmt):
     ref_mean, ref_cov = analyse_track(write_wav(tmp_path / "ref.wav", x, rate=rate))
     assert np.abs(mean - ref_mean).max() < 0.1 * np.abs(ref_mean).max()
     assert np.abs(cov - ref_cov).max() < 0.1 * np.abs(ref_cov).max()
+
+
+def _with_opus_input_rate(path, rate: int) -> None:
+    """Rewrite the input rate an Opus file's header records (its first page's checksum made anew)."""
+    from knn_genre.audio.ogg import ogg_crc
+
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"OpusHead") + 12
+    raw[at : at + 4] = struct.pack("<I", rate)
+    length = 27 + raw[26] + sum(raw[27 : 27 + raw[26]])
+    page = bytearray(raw[:length])
+    page[22:26] = b"\0\0\0\0"
+    raw[22:26] = struct.pack("<I", ogg_crc(bytes(page)))
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("coded, recorded, decoded", [
+    (8000, 8000, 8000), (16000, 16000, 16000), (24000, 24000, 24000),
+    (24000, 22050, 24000),  # ffmpeg codes a 22050 Hz source at 24 kHz; other encoders record the source's rate
+    (48000, 44100, 48000),  # opusenc of a CD-rate file
+])
+def test_opus_decodes_at_the_rate_its_header_gives(tmp_path, coded, recorded, decoded):
+    import soundfile as sf
+
+    x = tone(2.0, rate=coded)
+    path = write_lossy(tmp_path / "clip.opus", x, "opus", coded)
+    if recorded != coded:
+        _with_opus_input_rate(path, recorded)
+    with open_audio(path) as source:
+        # The frames in the decoded rate, though the stream counts them at 48 kHz.
+        assert (source.sample_rate, source.frames) == (decoded, len(x))
+        got = source.read()
+    assert sf.info(str(path)).samplerate == decoded  # the decoder's own view
+    assert got.shape == x.shape and np.corrcoef(got, x)[0, 1] > 0.99
+    mean, _ = analyse_track(path)
+    ref_mean, _ = analyse_track(write_wav(tmp_path / "ref.wav", x, rate=coded))
+    assert np.abs(mean - ref_mean).max() < 0.1 * np.abs(ref_mean).max()
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "ogg", "opus", "flac"])

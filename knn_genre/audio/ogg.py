@@ -22,13 +22,26 @@ from .files import file_size, read_at
 from .signal import check_rate
 from .stream import StreamInfo, expect_kind
 
-__all__ = ["ogg_info", "ogg_crc"]
+__all__ = ["ogg_info", "ogg_crc", "opus_output_rate"]
 
 _HEADER = struct.Struct("<4sBBqIIIB")  # capture, version, type, granule, serial, sequence, crc, segments
 _BOS, _EOS = 0x02, 0x04
 # Ogg's CRC-32 (polynomial 0x04c11db7) is zlib's with every bit order reversed.
 _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
-_OPUS_RATE = 48000  # Opus always decodes at 48 kHz, whatever rate its header records
+# Opus's own rates. An Opus stream is coded at 48 kHz and counts its granules so; libsndfile
+# decodes it at the header's input rate rounded up to one of these (48 kHz beyond), which is
+# what ffmpeg records (24 kHz for a 22050 Hz source).
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_OPUS_GRANULE_RATE = 48000
+
+
+def opus_output_rate(input_rate: int) -> int:
+    """The rate an Opus stream whose header records ``input_rate`` decodes at.
+
+    >>> [opus_output_rate(r) for r in (0, 8000, 11025, 22050, 24000, 44100, 96000)]
+    [8000, 8000, 12000, 24000, 24000, 48000, 48000]
+    """
+    return next((rate for rate in _OPUS_RATES if input_rate <= rate), _OPUS_GRANULE_RATE)
 
 
 def ogg_crc(page: bytes) -> int:
@@ -92,6 +105,8 @@ def ogg_info(fh, path: str) -> StreamInfo:
         raise AudioError(path, f"truncated: the Ogg stream has no last page (end-of-stream flag); it stops after {index} pages")
     name, channels, rate, preskip = codec
     frames = last_granule - preskip
+    if name == "Opus":  # granules count 48-kHz samples, whatever the decoded rate
+        frames = frames * rate // _OPUS_GRANULE_RATE
     if frames <= 0:
         raise AudioError(path, "no audio samples (0 frames)")
     return StreamInfo(f"Ogg {name}", name, rate, channels, int(frames), integer=False, lossless=False)
@@ -104,8 +119,8 @@ def _identify(packet: bytes, path: str) -> tuple:
         preskip = 0
         name = "Vorbis"
     elif packet[:8] == b"OpusHead" and len(packet) >= 19:
-        channels, preskip = packet[9], struct.unpack("<H", packet[10:12])[0]
-        rate, name = _OPUS_RATE, "Opus"
+        channels, preskip, input_rate = packet[9], *struct.unpack("<HI", packet[10:16])
+        rate, name = opus_output_rate(input_rate), "Opus"
     else:
         other = {b"\x7fFLAC": "FLAC", b"Speex": "Speex", b"\x80theora": "Theora video", b"fishead": "Skeleton"}
         found = next((n for magic, n in other.items() if packet.startswith(magic)), "an unknown codec")
