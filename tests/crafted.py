@@ -105,6 +105,7 @@ def write_matrix(folder) -> dict:
     put_wav("música ☕ naïve.wav", x, "int16")
     put("metadata_chunks.wav", riff([fmt(), chunk(b"bext", b"\0" * 602), chunk(b"data", good), chunk(b"LIST", b"INFOISFT\x04\0\0\0abc\0")]), None)
     put("streaming_riff_size.wav", riff([fmt(), chunk(b"data", good)], size=0xFFFFFFFF), None)
+    put("streaming_data_size.wav", riff([fmt(), chunk(b"data", good, size=0xFFFFFFFF)], size=0xFFFFFFFF), None)
     return cases
 
 

@@ -195,6 +195,11 @@ def test_header_quirks_of_real_files_are_tolerated(tmp_path):
         "trailing chunk": riff([fmt(), chunk(b"data", good), chunk(b"LIST", b"INFO")]),
         "streaming RIFF size": riff([fmt(), chunk(b"data", good)], size=0xFFFFFFFF),
         "zero RIFF size": riff([fmt(), chunk(b"data", good)], size=0),
+        # ffmpeg writing to a pipe: neither size known, the samples run to the end of the file.
+        "streaming data size": riff([fmt(), chunk(b"LIST", b"INFO"), chunk(b"data", good, size=0xFFFFFFFF)], size=0xFFFFFFFF),
+        "streaming data size, partial last frame": riff(
+            [fmt(channels=2), chunk(b"data", pcm16(np.repeat(x, 2)) + b"\x01\x02", size=0xFFFFFFFF)], size=0xFFFFFFFF
+        ),
         "partial last frame": riff([fmt(channels=2), chunk(b"data", pcm16(np.repeat(x, 2)) + b"\x01\x02")]),
         "wrong byte rate": riff([fmt(byte_rate=7), chunk(b"data", good)]),
     }

@@ -193,6 +193,10 @@ def _inspect(fh, path: str) -> WavInfo:
                 if ds64_data_size is None:
                     bad("damaged RF64 header: no ds64 chunk with the data size")
                 chunk_size = ds64_data_size
+            elif chunk_size == 0xFFFFFFFF:
+                # A writer that could not seek back (ffmpeg to a pipe) leaves the size unknown:
+                # the samples run to the end of the file, as libsndfile and scipy read them.
+                chunk_size = available
             return _layout(fmt, e == ">", body, chunk_size, available, path)
         elif chunk_size > available:
             bad(
