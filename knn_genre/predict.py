@@ -183,7 +183,7 @@ def tag(args, prog: str) -> int:
             error(prog, f"interrupted by {signal.Signals(signum).name}; the rows written are kept in {args.output}: "
                         "run the same command again to continue")
             return 128 + signum
-        except KnnGenreError as exc:  # the cluster failed
+        except KnnGenreError as exc:  # the cluster failed, or the output could not be written
             error(prog, f"{exc}; the rows written are kept in {args.output}: run the same command again to continue")
             return EXIT_FAILED
         finally:

@@ -1,4 +1,5 @@
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +55,15 @@ def restore_workers(address, n=2, timeout=60):
 
     with distributed.Client(address, set_as_default=False) as client:
         client.wait_for_workers(n, timeout=timeout)
+
+
+def can_mount_privately() -> bool:
+    """Whether this process may give a child a mount namespace of its own (``unshare``, as root)."""
+    probe = ["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", "/mnt"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def pytest_collection_modifyitems(config, items):

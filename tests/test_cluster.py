@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import restore_workers
+from conftest import can_mount_privately, restore_workers
 from wavs import tone, write_wav
 
 from knn_genre import store
@@ -192,14 +192,6 @@ def test_closing_a_cluster_keeps_its_event_loops_cancelled_callbacks_quiet(caplo
     assert [r.getMessage() for r in caplog.records] == ["after the close"]
 
 
-def _can_mount_privately() -> bool:
-    probe = ["unshare", "--mount", "--propagation", "private", "mount", "--bind", "/", "/mnt"]
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture
 def blind_worker(library, tmp_path):
     """A scheduler with one real worker that sees the genre folders of ``library`` but none of its files.
@@ -208,7 +200,7 @@ def blind_worker(library, tmp_path):
     folders is bound over the library, as a machine whose shared file system
     holds other data under the same path; the folder check passes for it.
     """
-    if not _can_mount_privately():
+    if not can_mount_privately():
         pytest.skip("needs unshare and mount (root) to give a worker its own view of the files")
     import distributed
 

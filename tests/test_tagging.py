@@ -167,3 +167,31 @@ def test_folders_without_output_print_one_line_per_file(model, library, capsys):
     assert main([str(library / "disc1"), "--model", str(model)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 8 and all("window" in line for line in lines)
+
+
+def test_a_full_disk_stops_tagging_with_one_line_and_the_next_run_goes_on(model, library, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import can_mount_privately
+
+    if not can_mount_privately():
+        pytest.skip("needs unshare and mount (root) to give the command a small disk of its own")
+    # A 4-KiB file system, in a mount namespace of the command's own, holds a few of the rows.
+    disk, kept = tmp_path / "disk", tmp_path / "tags.jsonl"
+    disk.mkdir()
+    command = f"{sys.executable} -m knn_genre.predict {library} --model {model} -o {disk}/tags.jsonl --jobs 1 -q"
+    script = f"mount -t tmpfs -o size=4k tmpfs {disk} && {{ {command}; status=$?; cp {disk}/tags.jsonl {kept}; exit $status; }}"
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "No space left on device" in done.stderr and "run the same command again to continue" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    whole = [json.loads(line) for line in kept.read_text().split("\n")[:-1]]  # the rows that end in a newline
+    assert 0 < len(whole) < 25
+    # With space again, the next run cuts a partial last row off and tags the rest, each file once;
+    # its status is of its own files: 1 if the broken file is among them.
+    broken_left = not any(r["error"] for r in whole)
+    assert main([str(library), "--model", str(model), "-o", str(kept), "--jobs", "1", "-q"]) == (1 if broken_left else 0)
+    paths = [json.loads(line)["path"] for line in kept.read_text().splitlines()]
+    assert sorted(paths) == sorted(p for p, _ in iter_audio_files([library]))

@@ -252,7 +252,10 @@ class TagOutput:
     def _write_line(self, line: str) -> None:
         data = line.encode("utf-8", "surrogateescape")
         while data:  # a regular file takes it in one write; a short write is retried
-            written = os.write(self._fd, data)
+            try:
+                written = os.write(self._fd, data)
+            except OSError as exc:  # a full disk: the next run cuts the partial line off and goes on
+                raise KnnGenreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
             data = data[written:]
 
     def _repair_tail(self) -> None:
