@@ -357,3 +357,29 @@ def test_discovery_counts_unreadable_formats_as_audio(tmp_path):
     found = discover(tmp_path)
     assert [t.path for t in found.tracks] == [f"rock/{n}" for n in ("a.flac", "b.MP3", "c.m4a", "d.wma", "e.au", "f.opus", "g.aiff")]
     assert found.ignored == ("rock/cover.jpg",)
+
+
+@pytest.mark.parametrize("fmt, suffix", [("WAV", ".wav"), ("AIFF", ".aiff"), ("AU", ".au"), ("FLAC", ".flac"), ("OGG", ".ogg"), ("MP3", ".mp3")])
+def test_a_file_cut_in_its_first_bytes_is_called_truncated(tmp_path, fmt, suffix):
+    import soundfile as sf
+
+    full = tmp_path / f"full{suffix}"
+    sf.write(full, signal(), 22050, format=fmt)
+    raw = full.read_bytes()
+    # Shorter than the magic for every format; for AIFF, also cut before its form type (byte 12).
+    for n in (1, 3, *((4, 8, 11) if fmt == "AIFF" else ())):
+        cut = tmp_path / f"cut{n}{suffix}"
+        cut.write_bytes(raw[:n])
+        with pytest.raises(AudioError, match=rf"^{cut}: truncated: {n} bytes?, too short for"):
+            read_audio(cut)
+
+
+@pytest.mark.parametrize("content, named", [
+    (b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\0" * 4000, "a macOS AppleDouble file"),
+    (b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00" + b"\0" * 100, "a Wave64 file"),
+])
+def test_files_that_often_carry_a_wav_name_are_named(tmp_path, content, named):
+    path = tmp_path / "._clip.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=f"not a wav file: starts with .*, {named}"):
+        read_audio(path)

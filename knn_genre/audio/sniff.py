@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .files import show
 
-__all__ = ["HEAD_BYTES", "identify", "describe", "is_mpeg_sync", "is_adts_sync"]
+__all__ = ["HEAD_BYTES", "identify", "cut_kind", "describe", "is_mpeg_sync", "is_adts_sync"]
 
 #: Bytes of a file's start that :func:`identify` looks at.
 HEAD_BYTES = 64
@@ -37,6 +37,7 @@ _MAGIC = (
     (b"\x0b\x77", "ac3", "an AC-3 file"),
     (b".RMF", "real", "a RealMedia file"),
     (b"MThd", "midi", "a MIDI file (notes, not audio)"),
+    (b"\x00\x05\x16\x07", "appledouble", "a macOS AppleDouble file (the '._' companion of a file copied from a Mac: metadata, not audio)"),
     (b"PK\x03\x04", "zip", "a zip archive"),
     (b"\x1f\x8b", "gzip", "a gzip archive"),
     (b"%PDF", "pdf", "a PDF document"),
@@ -93,6 +94,24 @@ def identify(head: bytes) -> tuple[str | None, str]:
     if _is_text(head):
         return "text", "a text file"
     return None, "an unknown format"
+
+
+def cut_kind(head: bytes) -> str | None:
+    """The kind of a file cut in its first bytes: too short for its magic (or AIFF's form type), which it begins.
+
+    A file cut so short says nothing else; the reader of the kind its name
+    gives calls it truncated rather than "not that format".
+
+    >>> cut_kind(b"RIF"), cut_kind(b"FORM\\x00\\x00"), cut_kind(b"\\xff"), cut_kind(b"RIFF"), cut_kind(b"abc")
+    ('wav', 'aiff', 'mp3', None, None)
+    """
+    if not head:
+        return None
+    if head[:4] == b"FORM" and len(head) < 12:
+        return "aiff"
+    if head == b"\xff" or (is_mpeg_sync(head) and len(head) < 4):  # less than an MPEG frame header
+        return "mp3"
+    return next((kind for prefix, kind, _ in (*_MAGIC, (b"FORM", "aiff", "")) if len(head) < len(prefix) and prefix.startswith(head)), None)
 
 
 def describe(head: bytes) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import AudioError
 from .files import read_at
-from .sniff import HEAD_BYTES, identify, show
+from .sniff import HEAD_BYTES, cut_kind, identify, show
 
 __all__ = ["StreamInfo", "expect_kind", "truncated_frames"]
 
@@ -70,6 +70,8 @@ def expect_kind(fh, path: str, kinds: tuple[str, ...], name: str) -> bytes:
     kind, description = identify(head)
     if kind == "empty":
         raise AudioError(path, "empty file (0 bytes)")
+    if cut_kind(head) in kinds:
+        raise AudioError(path, f"truncated: {len(head)} byte{'s' if len(head) != 1 else ''}, too short for the header of {name}")
     if kind not in kinds:
         what = f", {description}" if kind is not None else ", not a known audio format"
         raise AudioError(path, f"not {name}: starts with {show(head[:4])}{what}")

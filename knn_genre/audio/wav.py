@@ -29,6 +29,7 @@ from scipy.io import wavfile
 from ..errors import AudioError
 from .files import open_regular, read_bytes, show
 from .signal import check_rate, to_float, to_mono
+from .sniff import cut_kind, identify
 
 __all__ = ["WavInfo", "WavSource", "wav_info", "samples_from_bytes"]
 
@@ -60,19 +61,7 @@ _CODEC_NAMES = {
     0x2001: "DTS",
     0xF1AC: "FLAC",
 }
-# First bytes of files that often carry a .wav name by mistake.
-_MAGIC_NAMES = (
-    (b"ID3", "an MP3 file (ID3 tag)"),
-    (b"\xff\xfb", "an MP3 file"),
-    (b"\xff\xf3", "an MP3 file"),
-    (b"\xff\xf2", "an MP3 file"),
-    (b"fLaC", "a FLAC file"),
-    (b"OggS", "an Ogg file"),
-    (b"FORM", "an AIFF file"),
-    (b"\x30\x26\xb2\x75", "a WMA/ASF file"),
-    (b"PK\x03\x04", "a zip archive"),
-    (b"<", "a text/HTML file"),
-)
+
 
 @dataclass(frozen=True)
 class WavInfo:
@@ -154,6 +143,8 @@ def _inspect(fh, path: str) -> WavInfo:
     if size == 0:
         bad("empty file (0 bytes)")
     magic = head[:4]
+    if cut_kind(head) == "wav":
+        bad(f"truncated: {size} byte{'s' if size != 1 else ''}, too short for a wav header")
     if magic not in (b"RIFF", b"RIFX", b"RF64"):
         bad(f"not a wav file: {_describe_magic(head)}")
     if len(head) < 12:
@@ -405,12 +396,10 @@ def samples_from_bytes(raw, info: WavInfo) -> np.ndarray:
 
 
 def _describe_magic(head: bytes) -> str:
-    for prefix, name in _MAGIC_NAMES:
-        if head.startswith(prefix):
-            return f"starts with {_show(head[:4])}, {name}"
-    if len(head) >= 8 and head[4:8] == b"ftyp":
-        return "an MP4/M4A file"
-    return f"starts with {_show(head[:4])}, not 'RIFF'"
+    kind, description = identify(head)
+    if kind is None:
+        return f"starts with {_show(head[:4])}, not 'RIFF'"
+    return f"starts with {_show(head[:4])}, {description}"
 
 
 _show = show
