@@ -21,6 +21,7 @@ from .cli import (
     error,
     make_parser,
     note,
+    output_problem,
     positive_float,
     positive_int,
     printable,
@@ -106,14 +107,19 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         return tag(args, prog)
     records, failed = [], 0
     songs, unlisted = [], 0
-    for song, problem in iter_audio_files(args.songs):
-        if problem is not None:  # a folder that cannot be listed
-            failed += 1
-            unlisted += 1
-            print(f"{prog}: {printable(song)}: {problem}", file=sys.stderr, flush=True)
-            records.append({"path": song, "error": problem})
-        else:
-            songs.append(song)
+    for given in args.songs:
+        found = 0
+        for song, problem in iter_audio_files([given]):
+            found += 1
+            if problem is not None:  # a folder that cannot be listed
+                failed += 1
+                unlisted += 1
+                print(f"{prog}: {printable(song)}: {problem}", file=sys.stderr, flush=True)
+                records.append({"path": song, "error": problem})
+            else:
+                songs.append(song)
+        if not found and len(args.songs) > 1:  # alone, it is the closing "no audio file found"
+            note(f"{printable(given)}: no audio files in this folder ({', '.join(AUDIO_SUFFIXES)})")
     for song in songs:
         try:
             pred = predict_file(model, song, window_seconds=args.window, hop_seconds=args.hop)
@@ -152,6 +158,10 @@ def _folders_of(paths) -> list[str]:
 
 def tag(args, prog: str) -> int:
     """``--output``: tag every file under the paths given, appending rows; resumable."""
+    problem = output_problem(args.output)
+    if problem:
+        error(prog, problem)
+        return EXIT_USAGE
     try:
         output = TagOutput(args.output).open()
     except (KnnGenreError, OSError) as exc:

@@ -23,5 +23,8 @@ def test_non_ascii_names_are_kept(tmp_path):
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(DatasetError, match="not a folder"):
+    with pytest.raises(DatasetError, match="nope: no such folder; expected DATA_DIR/<genre>/<track>"):
         discover(tmp_path / "nope")
+    (tmp_path / "a.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="a.wav: not a folder; expected DATA_DIR/<genre>/<track>"):
+        discover(tmp_path / "a.wav")

@@ -130,6 +130,17 @@ def test_the_command_exits_2_when_no_file_or_no_usable_model(knn_path, features,
     assert "keeps no reference tracks" in err and "python -m knn_genre.train --model knn" in err
 
 
+def test_a_knn_on_the_table_family_is_refused_for_what_it_keeps(collection, tmp_path, capsys):
+    features, model = tmp_path / "t.npz", tmp_path / "knn-table.npz"
+    assert build_main([str(collection), "--families", "table", "-o", str(features), "--jobs", "1", "-q"]) == 0
+    assert train_main(["--features", str(features), "--model", "knn", "-o", str(model), "-q"]) == 0
+    capsys.readouterr()
+    assert similar_main([str(collection / "drums" / "drums.00001.wav"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "model 'knn' keeps its tracks as table features, not Gaussians" in err
+    assert "python -m knn_genre.train --model knn --family gaussian" in err
+
+
 def test_the_text_output_and_the_knn_genre_dispatcher(knn_path, collection):
     clip = collection / "ambient" / "ambient.00000.wav"
     done = subprocess.run(

@@ -195,3 +195,18 @@ def test_a_full_disk_stops_tagging_with_one_line_and_the_next_run_goes_on(model,
     assert main([str(library), "--model", str(model), "-o", str(kept), "--jobs", "1", "-q"]) == (1 if broken_left else 0)
     paths = [json.loads(line)["path"] for line in kept.read_text().splitlines()]
     assert sorted(paths) == sorted(p for p, _ in iter_audio_files([library]))
+
+
+def test_an_empty_folder_among_the_paths_is_named_and_a_missing_output_folder_refused(model, library, tmp_path, capsys):
+    empty = tmp_path / "empty.wav"  # a folder, whatever its name
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here")
+    song = next(p for p, _ in iter_audio_files([library]) if "broken" not in p)
+    assert main([song, str(empty), "--model", str(model)]) == 0
+    captured = capsys.readouterr()
+    assert f"note: {empty}: no audio files in this folder (.wav" in captured.err
+    assert captured.out.count("\n") == 1  # the song's line
+    target = tmp_path / "missing" / "tags.csv"
+    assert main([str(library), "--model", str(model), "-o", str(target)]) == 2
+    assert f"cannot write {target}: the folder {target.parent} does not exist; create it first" in capsys.readouterr().err
+    assert not target.parent.exists()

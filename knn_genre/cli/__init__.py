@@ -176,6 +176,7 @@ _HINTS = (
     ("no such feature file", "build one with python -m knn_genre.build_features DATA_DIR -o FILE"),
     ("no such model file", "train one with python -m knn_genre.train --features FILE -o MODEL"),
     ("keeps no reference tracks", "train one with python -m knn_genre.train --model knn --features FILE -o MODEL"),
+    ("not Gaussians; similarity", "train one with python -m knn_genre.train --model knn --family gaussian --features FILE -o MODEL"),
     ("pickle stream", "import it with python -m knn_genre.build_features --from-legacy FILE -o OUT.npz"),
     ("packages dask and distributed", "install them with pip install 'knn_genre[dask]'"),
     ("no Dask worker joined", "start workers with: dask worker ADDRESS"),

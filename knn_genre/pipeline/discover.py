@@ -88,7 +88,8 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DatasetError(root, "not a folder; expected DATA_DIR/<genre>/<track>")
+        found = "no such folder" if not root.exists() else "not a folder"
+        raise DatasetError(root, f"{found}; expected DATA_DIR/<genre>/<track>")
     try:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as exc:

@@ -65,10 +65,11 @@ def check_references(model: GenreModel):
     base = getattr(model.estimator, "base_estimator_", None)
     if not model.keeps_references or model.family != "gaussian" or not hasattr(base, "kneighbors"):
         names = ", ".join(name for name, spec in REGISTRY.items() if spec.keeps_references and "gaussian" in spec.variants)
-        raise ParameterError(
-            f"model {model.name!r} ({model.family} features) keeps no reference tracks to compare songs with; "
-            f"similarity needs a model of track Gaussians that does: {names}"
-        )
+        if model.keeps_references:  # a KNN on the table: its tracks are kept, but not as Gaussians
+            problem = f"model {model.name!r} keeps its tracks as {model.family} features, not Gaussians"
+        else:
+            problem = f"model {model.name!r} ({model.family} features) keeps no reference tracks to compare songs with"
+        raise ParameterError(f"{problem}; similarity needs a model of track Gaussians that keeps them: {names}")
     return base
 
 
