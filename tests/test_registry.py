@@ -112,6 +112,20 @@ def test_every_model_can_be_made_for_each_family_it_accepts():
         make_model("klsvm", family="table")
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_groups_of_another_length_than_the_rows_are_refused_by_every_model(entry, whole):
+    fs = store.load(whole)
+    name, _, family = entry.partition(":")
+    family = family or "gaussian"
+    X = fs.features(family)
+    model = make_model(name, family=family, k=3, gaussian_columns=fs.packed().shape[1])
+    groups = np.arange(len(fs.labels)) // 2
+    # One short, as a row left out of the groups would leave it in no inner fold.
+    for wrong in (groups[:-1], np.r_[groups, groups]):
+        with pytest.raises(ParameterError, match=rf"groups must give the track of each of the {len(groups)} rows"):
+            model.fit(X, fs.labels, groups=wrong)
+
+
 def test_ties_of_mean_probabilities_go_to_the_rows_most_frequent_then_earliest_prediction():
     classes = np.array(["a", "b", "c"])
     proba = np.array([[0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5], [0.2, 0.8, 0.0]])

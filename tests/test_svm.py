@@ -191,6 +191,30 @@ def test_probabilities_through_calibration(tracks):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+def test_class_weights_reach_the_calibrated_prediction(tracks):
+    X, y = tracks
+    genres = np.unique(y)
+    heavy = {g: 1000.0 if g == genres[0] else 1e-3 for g in genres}
+    plain = KLSVMClassifier(C=10.0, probability=True, random_state=0).fit(X, y)
+    weighted = KLSVMClassifier(C=10.0, class_weight=heavy, probability=True, random_state=0).fit(X, y)
+    assert weighted.calibrated_
+    # As without probabilities, the weighted SVM puts (nearly) everything in the heavy genre.
+    assert np.mean(KLSVMClassifier(C=10.0, class_weight=heavy).fit(X, y).predict(X) == genres[0]) > 0.9
+    assert np.mean(weighted.predict(X) == genres[0]) > 0.9
+    assert np.mean(plain.predict(X) == genres[0]) < 0.5
+    # Equal weights are no weights: the same sigmoids.
+    even = KLSVMClassifier(C=10.0, class_weight={g: 1.0 for g in genres}, probability=True, random_state=0).fit(X, y)
+    np.testing.assert_allclose(even.sigmoids_, plain.sigmoids_, rtol=1e-6)
+
+
+def test_groups_must_give_every_row_its_track(tracks):
+    X, y = tracks
+    groups = np.arange(len(y))
+    for probability in (False, True):
+        with pytest.raises(ParameterError, match=f"groups must give the track of each of the {len(y)} rows"):
+            KLSVMClassifier(probability=probability).fit(X, y, groups=groups[:-1])
+
+
 @pytest.mark.parametrize(
     "params, match",
     [

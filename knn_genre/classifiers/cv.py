@@ -14,7 +14,18 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..errors import ParameterError, check_integer
 
-__all__ = ["InnerStratifiedKFold"]
+__all__ = ["InnerStratifiedKFold", "check_groups"]
+
+
+def check_groups(groups, n_rows: int) -> np.ndarray:
+    """``groups`` as an array giving the track of each of ``n_rows`` rows, or a ParameterError.
+
+    A shorter array would leave rows in no fold (and their scores unset).
+    """
+    groups = np.asarray(groups)
+    if groups.shape != (n_rows,):
+        raise ParameterError(f"groups must give the track of each of the {n_rows} rows; got shape {groups.shape}")
+    return groups
 
 
 class InnerStratifiedKFold:
@@ -59,9 +70,12 @@ class InnerStratifiedKFold:
     def units(self, y, groups):
         """Labels of the units folds are made of: tracks when rows are their segments."""
         y = np.asarray(y)
-        if groups is None or len(np.unique(np.asarray(groups))) == len(y):
+        if groups is None:
             return y, None
-        _, first, index = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        groups = check_groups(groups, len(y))
+        if len(np.unique(groups)) == len(y):
+            return y, None
+        _, first, index = np.unique(groups, return_index=True, return_inverse=True)
         return y[first], index
 
     def _folds(self, y, groups=None) -> int:

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError, check_integer, check_number
+from .cv import check_groups
 
 __all__ = ["EarlyStoppingMLPClassifier"]
 
@@ -218,9 +219,7 @@ def _tracks(y, groups):
     """
     if groups is None:
         return y, None
-    groups = np.asarray(groups)
-    if groups.shape != y.shape:
-        raise ParameterError(f"groups must give the track of each of the {len(y)} rows; got shape {groups.shape}")
+    groups = check_groups(groups, len(y))
     _, first, index = np.unique(groups, return_index=True, return_inverse=True)
     if len(first) == len(y):
         return y, None  # one row per track: the split is the one without groups

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = ["SoftmaxClassifier", "fit_sigmoid", "sigmoid_probabilities", "softmax_probabilities"]
 
 
-def fit_sigmoid(scores, positive) -> tuple[float, float]:
+def fit_sigmoid(scores, positive, sample_weight=None) -> tuple[float, float]:
     """Platt's sigmoid ``P(positive | s) = 1 / (1 + exp(a * s + b))``, fitted by maximum likelihood.
 
     Parameters
@@ -37,6 +37,9 @@ def fit_sigmoid(scores, positive) -> tuple[float, float]:
         Decision values, larger for the positive class.
     positive : array-like of shape (n,), bool
         Whether each sample is of the positive class.
+    sample_weight : array-like of shape (n,), optional
+        Weight of each sample in the likelihood and in Platt's priors (as
+        scikit-learn's sigmoid calibration weighs them).
 
     Returns
     -------
@@ -51,16 +54,17 @@ def fit_sigmoid(scores, positive) -> tuple[float, float]:
     """
     f = np.asarray(scores, dtype=np.float64)
     pos = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    w = np.ones(len(f)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    n_pos, n_neg = float(w[pos].sum()), float(w[~pos].sum())
     # Platt's targets: not 0 and 1, so a separable training set does not
     # push the sigmoid to a step.
     t = np.where(pos, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
 
     def loss(ab):
         z = ab[0] * f + ab[1]
-        # -log-likelihood: sum t*log(1+e^z) + (1-t)*(log(1+e^z) - z), stably.
-        value = np.sum(np.logaddexp(0.0, z) - (1.0 - t) * z)
-        g = t - expit(-z)  # d loss / d z = (1 - p) - (1 - t), with p = expit(-z)
+        # -log-likelihood: sum w*(t*log(1+e^z) + (1-t)*(log(1+e^z) - z)), stably.
+        value = np.dot(w, np.logaddexp(0.0, z) - (1.0 - t) * z)
+        g = w * (t - expit(-z))  # d loss / d z = w * ((1 - p) - (1 - t)), with p = expit(-z)
         return value, np.array([np.dot(g, f), g.sum()])
 
     start = np.array([0.0, np.log((n_neg + 1.0) / (n_pos + 1.0))])

@@ -63,7 +63,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice
-from .cv import InnerStratifiedKFold
+from .cv import InnerStratifiedKFold, check_groups
 from .probability import SoftmaxClassifier
 
 __all__ = [
@@ -684,6 +684,8 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
             raise ParameterError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
+        if groups is not None:  # checked for every model, those that do not use them too
+            groups = check_groups(groups, len(y))
         inner = InnerStratifiedKFold(INNER_FOLDS, random_state=self.random_state)
         params = dict(self.params or {})
         variant = self.spec.variant(self.family)
@@ -898,6 +900,8 @@ class VoteClassifier(ClassifierMixin, BaseEstimator):
         check_choice("family", self.family, tuple(VOTE_CANDIDATES))
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
+        if groups is not None:
+            groups = check_groups(groups, len(y))
         self.inner_scores_ = {}
         if self.members is not None:
             fixed = dict(self.member_params or {})

@@ -25,13 +25,14 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.svm import SVC
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
-from .cv import InnerStratifiedKFold
+from .cv import InnerStratifiedKFold, check_groups
 from .divergence import DEFAULT_BLOCK_SIZE, packed_gaussian_terms, symmetric_kl_from_terms
 from .probability import fit_sigmoid, sigmoid_probabilities, softmax_probabilities
 
@@ -559,6 +560,8 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
             raise ParameterError(
                 f"an SVM needs at least 2 genres to separate; got 1 class ({str(self.classes_[0])!r})"
             )
+        if groups is not None:
+            groups = check_groups(groups, len(y))
         self.dim_ = packed_dim(X.shape[1])
         div = self.training_divergences(X)
         self.scale_ = _divergence_scale(div, self.scale)
@@ -584,10 +587,13 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         for train, test in inner.split(div, y, groups):
             fitted, rows = _fold_kernels(div, train, test, self.gamma, self.scale, self.spectrum)
             scores[test] = self._svc().fit(fitted.kernel, y[train]).decision_function(rows)
+        # The class weights the SVM was fitted with weigh its calibration too: otherwise the argmax of
+        # the calibrated probabilities, which predict returns, would undo them.
+        w = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
         if binary:
-            self.sigmoids_ = np.array([fit_sigmoid(scores, y == self.classes_[1])])
+            self.sigmoids_ = np.array([fit_sigmoid(scores, y == self.classes_[1], w)])
         else:
-            self.sigmoids_ = np.array([fit_sigmoid(scores[:, k], y == c) for k, c in enumerate(self.classes_)])
+            self.sigmoids_ = np.array([fit_sigmoid(scores[:, k], y == c, w) for k, c in enumerate(self.classes_)])
         self.calibrated_ = True
 
     def _training_kernel(self, div) -> "_TrainingKernel":
