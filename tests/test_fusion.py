@@ -62,11 +62,16 @@ def test_the_kl_kernel_rows_before_the_clip_are_the_product():
 
 def test_bad_layouts_and_parameters_are_refused():
     X, y, *_ = data()
-    with pytest.raises(ParameterError, match="packed"):
+    with pytest.raises(ParameterError, match="gaussian_columns=8 must be the width of packed Gaussians: 8 columns"):
         FusionSVMClassifier(gaussian_columns=8).fit(X, y)
     with pytest.raises(ParameterError, match="no table columns"):
         FusionSVMClassifier(gaussian_columns=9).fit(X[:, :9], y)
     with pytest.raises(ParameterError):
         FusionSVMClassifier(gaussian_columns=9, gaussian_kernel="rbf").fit(X, y)
-    with pytest.raises(ParameterError, match="at least 2 genres"):
-        FusionSVMClassifier(gaussian_columns=9).fit(X, ["jazz"] * len(X))
+    # The genre is named as given, through the registry's calibration too.
+    with pytest.raises(ParameterError, match=r"at least 2 genres to separate; got 1 class \('jazz'\)"):
+        FusionSVMClassifier(gaussian_columns=9).fit(X, np.array(["jazz"] * len(X)))
+    from knn_genre.classifiers.registry import make_model
+
+    with pytest.raises(ParameterError, match=r"model 'fusion' is an SVM, which needs at least 2 genres to separate; got 1 class \('jazz'\)"):
+        make_model("fusion", family="gaussian+table", gaussian_columns=9).fit(X, np.array(["jazz"] * len(X)))

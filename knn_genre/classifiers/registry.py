@@ -722,6 +722,10 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
             params.update(self.searched_params_)
             base = self._base().set_params(**params)
         if self.spec.calibrate:
+            if len(np.unique(y)) < 2:  # said here: the calibration would hand the SVM encoded labels
+                raise ParameterError(
+                    f"model {self.name!r} is an SVM, which needs at least 2 genres to separate; got 1 class ({str(y[0])!r})"
+                )
             _, counts = np.unique(inner.units(y, groups)[0], return_counts=True)
             if counts.min() >= 2:
                 # An SVC gives decision values, not probabilities: a sigmoid
