@@ -39,6 +39,8 @@ _EXPORTS = {
     "GaussianVectorizer": "classifiers.svm",
     "FeatureScaler": "classifiers.svm",
     "FusionSVMClassifier": "classifiers.fusion",
+    "EarlyStoppingMLPClassifier": "classifiers.neural",
+    "VoteClassifier": "classifiers.registry",
     "RegisteredModel": "classifiers.registry",
     "REGISTRY": "classifiers.registry",
     "make_model": "classifiers.registry",

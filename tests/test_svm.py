@@ -73,6 +73,31 @@ def test_silent_covariance_gives_finite_vectors(tracks, covariance):
     assert np.all(np.isfinite(V))
 
 
+@pytest.mark.parametrize("covariance, names", [
+    ("raw", ["mean0", "mean1", "cov0_0", "cov0_1", "cov1_1"]),
+    ("log-variance", ["mean0", "mean1", "logvar0", "logvar1", "corr0_1"]),
+    ("log-euclidean", ["mean0", "mean1", "logcov0_0", "logcov0_1", "logcov1_1"]),
+])
+def test_vector_columns_are_named_and_pandas_output_works_through_pipelines(covariance, names):
+    import pandas as pd
+
+    from knn_genre.classifiers.fusion import CombinedVectorizer
+
+    X = pack(np.array([[1.0, 2.0], [0.5, 1.0]]), np.array([[[4.0, 1.0], [1.0, 1.0]], [[2.0, 0.0], [0.0, 3.0]]]))
+    vectorizer = GaussianVectorizer(covariance=covariance).fit(X)
+    assert vectorizer.get_feature_names_out().tolist() == names
+    frame = GaussianVectorizer(covariance=covariance).set_output(transform="pandas").fit_transform(X)
+    assert frame.columns.tolist() == names
+    np.testing.assert_array_equal(frame.to_numpy(), vectorizer.transform(X))
+    both = pd.DataFrame(np.hstack([X, [[120.0, 0.1], [90.0, 0.2]]]), columns=[*"abcde", "tempo", "rms"])
+    combined = CombinedVectorizer(gaussian_columns=5, covariance=covariance).set_output(transform="pandas")
+    assert combined.fit_transform(both).columns.tolist() == [*names, "tempo", "rms"]
+    assert FeatureScaler().set_output(transform="pandas").fit_transform(both).columns.tolist() == both.columns.tolist()
+    # A whole vector pipeline of the registry, its front steps as a frame.
+    pipeline = make_svm_pipeline(covariance=covariance).set_output(transform="pandas").fit(both.iloc[:, :5], ["a", "b"])
+    assert pipeline[:-1].transform(both.iloc[:, :5]).columns.tolist() == names
+
+
 def test_vectorizer_errors(tracks):
     X, _ = tracks
     with pytest.raises(ParameterError, match=r"covariance='logm' must be one of \('raw', 'log-variance', 'log-euclidean'\)"):

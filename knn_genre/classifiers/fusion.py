@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_RIDGE, dim_from_width, unpack
@@ -270,6 +270,12 @@ class CombinedVectorizer(TransformerMixin, BaseEstimator):
         gaussians, _ = split_columns(X, self.gaussian_columns)
         self.vectorizer_ = GaussianVectorizer(covariance=self.covariance).fit(gaussians)
         return self
+
+    def get_feature_names_out(self, input_features=None):
+        """The Gaussian vector's names (see :class:`~knn_genre.classifiers.svm.GaussianVectorizer`), then the table's columns."""
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return np.concatenate([self.vectorizer_.get_feature_names_out(), names[self.gaussian_columns :]]).astype(object)
 
     def transform(self, X):
         """Vectors of the same width as ``X``."""

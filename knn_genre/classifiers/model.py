@@ -169,9 +169,25 @@ def train_on_featureset(fs: FeatureSet, name: str = "knn", *, k: int = 5, seed: 
 
     Parameters
     ----------
+    fs : FeatureSet
+        The tracks (or segments) and their genres, as ``build_features`` wrote them.
+    name : str, default="knn"
+        A registry model (``knn``, ``svm``, ``klsvm``, ``fusion``, ``vote``, ...).
+    k : int, default=5
+        Neighbours of the KNN models (and of the vote's KNN candidates).
+    seed : int, default=0
+        Seed of the inner searches, calibrations and seeded models: the same
+        seed gives the same model.
+    n_jobs : int, optional
+        Processes of the inner searches (None: one).
     family : str, optional
         ``gaussian``, ``table`` or ``gaussian+table``; default: the first of
         the model's families that ``fs`` holds.
+
+    Returns
+    -------
+    GenreModel
+        Ready for :func:`knn_genre.pipeline.apply.predict_file` and :func:`save_model`.
 
     Raises
     ------
@@ -204,6 +220,15 @@ def train_on_table(table, name: str = "svm", *, k: int = 5, seed: int = 0, n_job
     Parameters
     ----------
     table : knn_genre.store.tables.FeatureTable
+        From :func:`knn_genre.store.tables.read_feature_table`.
+    name : str, default="svm"
+        A registry model that takes the table family.
+    k, seed, n_jobs
+        As :func:`train_on_featureset`.
+
+    Returns
+    -------
+    GenreModel
 
     Raises
     ------

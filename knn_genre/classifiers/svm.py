@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
@@ -28,7 +28,7 @@ from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_FLOOR, DEFAULT_RIDGE, packed_dim, regularize_covariances, unpack
@@ -208,6 +208,24 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
             return self.cache.vectors(key, self._vectors)[rows]
         return self._vectors(X)
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``mean{i}``, then the covariance's coordinates.
+
+        ``cov{i}_{j}`` (raw), ``logvar{i}`` and ``corr{i}_{j}`` (log-variance)
+        or ``logcov{i}_{j}`` (log-Euclidean), ``i <= j`` in the packed order.
+        ``input_features`` are only checked: the columns are new quantities.
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        d = self.dim_
+        names = [f"mean{i}" for i in range(d)]
+        if self.covariance == "log-variance":
+            names += [f"logvar{i}" for i in range(d)] + [f"corr{i}_{j}" for i, j in zip(*np.triu_indices(d, 1))]
+        else:
+            prefix = "cov" if self.covariance == "raw" else "logcov"
+            names += [f"{prefix}{i}_{j}" for i, j in zip(*np.triu_indices(d))]
+        return np.asarray(names, dtype=object)
+
     def _vectors(self, X: np.ndarray) -> np.ndarray:
         """The transform of validated packed rows, row by row."""
         means, covs = unpack(X)
@@ -226,7 +244,7 @@ class GaussianVectorizer(TransformerMixin, BaseEstimator):
         return np.hstack([means, logm[:, iu[0], iu[1]] * weight])
 
 
-class FeatureScaler(TransformerMixin, BaseEstimator):
+class FeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Per-column scaling of plain feature vectors, with the method as a parameter.
 
     A grid search can then choose the method by name (and report it as a
