@@ -363,8 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     skipped.append(f"{protocol}: {exc}")  # e.g. tracks without GTZAN names
                     continue
                 elapsed = time.perf_counter() - start
-                # The benchmark's own options (it has --protocols, not evaluate's --split).
-                options = evaluate_argv(args, args.features)
+                # The benchmark's own options: evaluate's under "folds" (the benchmark has --protocols,
+                # not evaluate's --split, which the line adds below).
+                options = evaluate_argv(args, args.features, protocol="folds")
                 if not source:  # the demo features are made again by the command itself
                     options = options[2:]
                 command = " ".join(["python -m benchmarks", *options, "--protocols", protocol])

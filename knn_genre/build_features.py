@@ -365,7 +365,7 @@ def _duplicates_line(fs, limit: int = 5) -> str:
     if fs.has_gaussians and fs.dim < 2:
         return "  duplicates: not checked (Gaussians of dimension 1)"
     weights = None if fs.segments is None else fs.segments[:, 1] - fs.segments[:, 0]
-    # A file of the table family alone: its rows, a track's segments averaged.
+    # The Gaussians when there are any, else the table (a file of the table family alone).
     rows = {"gaussian": fs.packed()} if fs.has_gaussians else {"table": fs.table}
     found = find_duplicates(rows, fs.groups, weights=weights)
     if not found.groups:

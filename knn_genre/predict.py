@@ -19,6 +19,7 @@ from .cli import (
     checked,
     entry,
     error,
+    jobs_count,
     make_parser,
     note,
     output_problem,
@@ -66,7 +67,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="append one row per file to FILE (.csv or .jsonl): path, genre, probability, top genres, windows, "
         "error; files already in FILE are skipped, so an interrupted run is continued by running it again",
     )
-    library.add_argument("--jobs", type=int, default=-1, help="worker processes with --output; -1 uses all cores (default: -1)")
+    library.add_argument("--jobs", type=jobs_count, default=-1, help="worker processes with --output; -1 uses all cores (default: -1)")
     library.add_argument(
         "--scheduler", metavar="ADDRESS", type=checked(check_address), default=None,
         help="with --output, predict on a Dask cluster: tcp://HOST:8786, or local:N to start one of N worker "
@@ -93,8 +94,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         parser.error("--jobs and --scheduler apply to tagging a library with --output FILE")
     if args.output is not None and (args.json or args.windows):
         parser.error("--json and --windows print to the terminal; --output writes rows to FILE")
-    if args.jobs == 0:
-        parser.error("--jobs must be a positive number of processes or -1 for all cores, not 0")
     try:
         if args.scheduler:
             require_dask()  # before the output file is opened

@@ -118,12 +118,12 @@ def test_evaluate_json_lists_every_out_of_fold_prediction(features, tmp_path):
     assert correct / 30 == pytest.approx(sum(a * n for a, n in zip(knn["accuracy_per_fold"], (10, 10, 10))) / 30)
 
 
-@pytest.mark.parametrize("command", ["build_features", "evaluate", "train", "demo"])
+@pytest.mark.parametrize("command", ["build_features", "evaluate", "train", "demo", "predict"])
 def test_zero_jobs_is_refused_by_every_command_that_takes_jobs(command, capsys):
     import importlib
 
     main = importlib.import_module(f"knn_genre.{command}").main
-    args = ["data-dir-never-read"] if command == "build_features" else []
+    args = {"build_features": ["data-dir-never-read"], "predict": ["song-never-read.wav", "--model", "m.npz", "-o", "t.csv"]}.get(command, [])
     with pytest.raises(SystemExit) as info:
         main([*args, "--jobs", "0"])
     assert info.value.code == 2

@@ -107,11 +107,11 @@ def cut_kind(head: bytes) -> str | None:
     """
     if not head:
         return None
-    if head[:4] == b"FORM" and len(head) < 12:
+    if len(head) < 12 and b"FORM".startswith(head[:4]):  # AIFF's magic, or its form type, cut off
         return "aiff"
     if head == b"\xff" or (is_mpeg_sync(head) and len(head) < 4):  # less than an MPEG frame header
         return "mp3"
-    return next((kind for prefix, kind, _ in (*_MAGIC, (b"FORM", "aiff", "")) if len(head) < len(prefix) and prefix.startswith(head)), None)
+    return next((kind for prefix, kind, _ in _MAGIC if len(head) < len(prefix) and prefix.startswith(head)), None)
 
 
 def describe(head: bytes) -> str:

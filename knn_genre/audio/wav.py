@@ -143,12 +143,10 @@ def _inspect(fh, path: str) -> WavInfo:
     if size == 0:
         bad("empty file (0 bytes)")
     magic = head[:4]
-    if cut_kind(head) == "wav":
-        bad(f"truncated: {size} byte{'s' if size != 1 else ''}, too short for a wav header")
-    if magic not in (b"RIFF", b"RIFX", b"RF64"):
+    if magic not in (b"RIFF", b"RIFX", b"RF64") and cut_kind(head) != "wav":
         bad(f"not a wav file: {_describe_magic(head)}")
-    if len(head) < 12:
-        bad(f"truncated: {size} bytes, too short for a wav header")
+    if len(head) < 12:  # a file cut inside its magic too
+        bad(f"truncated: {size} byte{'s' if size != 1 else ''}, too short for a wav header")
     if head[8:12] != b"WAVE":
         bad(f"not a wav file: RIFF form type is {_show(head[8:12])}, not 'WAVE'")
     e = ">" if magic == b"RIFX" else "<"

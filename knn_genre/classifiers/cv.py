@@ -14,7 +14,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..errors import ParameterError, check_integer
 
-__all__ = ["InnerStratifiedKFold", "check_groups"]
+__all__ = ["InnerStratifiedKFold", "check_groups", "track_units"]
 
 
 def check_groups(groups, n_rows: int) -> np.ndarray:
@@ -26,6 +26,21 @@ def check_groups(groups, n_rows: int) -> np.ndarray:
     if groups.shape != (n_rows,):
         raise ParameterError(f"groups must give the track of each of the {n_rows} rows; got shape {groups.shape}")
     return groups
+
+
+def track_units(y, groups) -> tuple[np.ndarray, np.ndarray | None]:
+    """Genre of each track and the track of each row; ``(y, None)`` when every row is its own track.
+
+    A track's genre is that of its first row (its segments share it).
+    """
+    y = np.asarray(y)
+    if groups is None:
+        return y, None
+    groups = check_groups(groups, len(y))
+    _, first, index = np.unique(groups, return_index=True, return_inverse=True)
+    if len(first) == len(y):
+        return y, None  # one row per track: the split is the one without groups
+    return y[first], index
 
 
 class InnerStratifiedKFold:
@@ -68,15 +83,8 @@ class InnerStratifiedKFold:
         return f"InnerStratifiedKFold(n_splits={self.n_splits}, random_state={self.random_state!r})"
 
     def units(self, y, groups):
-        """Labels of the units folds are made of: tracks when rows are their segments."""
-        y = np.asarray(y)
-        if groups is None:
-            return y, None
-        groups = check_groups(groups, len(y))
-        if len(np.unique(groups)) == len(y):
-            return y, None
-        _, first, index = np.unique(groups, return_index=True, return_inverse=True)
-        return y[first], index
+        """Labels of the units folds are made of: tracks when rows are their segments (see :func:`track_units`)."""
+        return track_units(y, groups)
 
     def _folds(self, y, groups=None) -> int:
         if y is None:

@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ParameterError, check_choice, check_integer, check_number
-from ..features.gaussian import DEFAULT_RIDGE, dim_from_width, unpack
+from ..features.gaussian import DEFAULT_RIDGE, packed_dim, unpack
 from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
 from .svm import GaussianVectorizer, clip_spectrum
 
@@ -59,10 +59,7 @@ def split_columns(X: np.ndarray, gaussian_columns: int) -> tuple[np.ndarray, np.
         If ``gaussian_columns`` is not a packed width, or leaves no table column.
     """
     check_integer("gaussian_columns", gaussian_columns)
-    try:
-        dim_from_width(gaussian_columns)
-    except ValueError as err:
-        raise ParameterError(f"gaussian_columns={gaussian_columns} must be the width of packed Gaussians: {err}") from None
+    packed_dim(gaussian_columns, f"gaussian_columns={gaussian_columns} must be the width of packed Gaussians")
     if X.shape[1] <= gaussian_columns:
         raise ParameterError(
             f"rows of {X.shape[1]} columns hold no table columns after the {gaussian_columns} of the Gaussian"

@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError, check_integer, check_number
-from .cv import check_groups
+from .cv import track_units
 
 __all__ = ["EarlyStoppingMLPClassifier"]
 
@@ -153,7 +153,7 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         classes = np.unique(y)
-        units, index = _tracks(y, groups)
+        units, index = track_units(y, groups)
         _, counts = np.unique(units, return_counts=True)
         held_out = max(int(np.ceil(self.validation_fraction * len(units))), len(classes))
         self.early_stopping_ = bool(counts.min() >= 2 and len(units) - held_out >= len(classes))
@@ -210,17 +210,3 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         """Most probable genre of each row."""
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-
-def _tracks(y, groups):
-    """Genre of each track and the track of each row; ``(y, None)`` when every row is its own track.
-
-    A track's genre is that of its first row (its segments share it).
-    """
-    if groups is None:
-        return y, None
-    groups = check_groups(groups, len(y))
-    _, first, index = np.unique(groups, return_index=True, return_inverse=True)
-    if len(first) == len(y):
-        return y, None  # one row per track: the split is the one without groups
-    return y[first], index

@@ -79,6 +79,7 @@ __all__ = [
     "RegisteredModel",
     "decide_groups",
     "fit_groups_key",
+    "fit_groups_kwargs",
 ]
 
 #: Feature families a model can be trained on: ``gaussian`` (packed MFCC
@@ -700,8 +701,6 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
         self.searched_params_ = None
         self.search_score_ = None
         # With a single genre there is nothing to search: the fit below says so.
-        # The fit keyword that hands the estimator (or a pipeline's last step) the track of each row.
-        groups_key = None if groups is None else fit_groups_key(base)
         if self.search and grid and len(np.unique(y)) > 1:
             folds = list(inner.split(X, y, groups))
             _check_inner_folds(self.name, y, folds)
@@ -715,7 +714,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
                     n_jobs=self.n_jobs,
                     refit=False,  # the final fit below is the one that is kept
                     error_score="raise",  # a failing fit is a bug to see, not a NaN to skip
-                ).fit(X, y, **({groups_key: groups} if groups_key not in (None, "groups") else {}))
+                ).fit(X, y, **_routed_to_steps(fit_groups_kwargs(base, groups)))
                 found = search.best_params_, search.best_score_
             self.searched_params_ = {key: _plain(v) for key, v in found[0].items()}
             self.search_score_ = float(found[1])
@@ -740,7 +739,7 @@ class RegisteredModel(ClassifierMixin, BaseEstimator):
                 self.estimator_ = SoftmaxClassifier(base).fit(X, y)
                 self.base_estimator_ = self.estimator_.estimator_
         else:
-            self.estimator_ = base.fit(X, y, **({} if groups_key is None else {groups_key: groups}))
+            self.estimator_ = base.fit(X, y, **fit_groups_kwargs(base, groups))
             self.base_estimator_ = self.estimator_
         chosen = getattr(self.base_estimator_, "searched_params_", None)
         if chosen is not None:
@@ -799,6 +798,17 @@ def fit_groups_key(estimator) -> str | None:
         inner = fit_groups_key(last)
         return None if inner is None else f"{name}__{inner}"
     return "groups" if "groups" in inspect.signature(estimator.fit).parameters else None
+
+
+def _routed_to_steps(kwargs: dict) -> dict:
+    """``kwargs`` for ``GridSearchCV.fit``: a bare ``groups`` would go to its splitter, whose folds are given."""
+    return {} if "groups" in kwargs else kwargs
+
+
+def fit_groups_kwargs(estimator, groups) -> dict:
+    """The ``fit`` keyword arguments that hand ``estimator`` the track of each row (none without ``groups``)."""
+    key = None if groups is None else fit_groups_key(estimator)
+    return {} if key is None else {key: groups}
 
 
 def _check_inner_folds(name: str, y: np.ndarray, folds) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from ..classifiers.duplicates import find_duplicates, keep_one_of_each
 from .splits import pairs_across_splits
 
-__all__ = ["find_duplicates", "drop_copies", "straddling_warning"]
+__all__ = ["find_duplicates", "drop_copies", "straddling_pairs", "straddling_warning"]
 
 
 def drop_copies(duplicates, X, y, paths, groups):
@@ -24,9 +24,14 @@ def drop_copies(duplicates, X, y, paths, groups):
     return {f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows], sorted(dropped)
 
 
+def straddling_pairs(duplicates, splits, groups) -> list:
+    """``(a, b, folds)`` of each pair of copies with one copy trained on and the other tested."""
+    return pairs_across_splits([(a, b) for a, b, _ in duplicates.pairs], splits, groups)
+
+
 def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
     """Pairs of copies with one copy trained on and the other tested, and the warning to print."""
-    across = pairs_across_splits([(a, b) for a, b, _ in duplicates.pairs], splits, groups)
+    across = straddling_pairs(duplicates, splits, groups)
     if not across:
         return across, None
     shown = "; ".join(f"{a} / {b} ({'fold' if len(f) == 1 else 'folds'} {', '.join(str(i + 1) for i in f)})" for a, b, f in across[:3])

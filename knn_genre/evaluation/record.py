@@ -15,9 +15,9 @@ import numpy as np
 
 from ..classifiers.registry import get_spec, make_model
 from ..errors import ParameterError
-from ..classifiers.duplicates import find_duplicates
+from .copies import find_duplicates, straddling_pairs
 from .scoring import evaluate_models
-from .splits import cross_validation_splits, pairs_across_splits, smallest_training_size
+from .splits import cross_validation_splits, smallest_training_size
 
 __all__ = ["cross_validated_record"]
 
@@ -75,7 +75,7 @@ def cross_validated_record(X, y, groups, name: str, *, family: str = "gaussian",
         "macro_f1": result.macro_f1,
     }
     copies = find_duplicates(_copy_families(X, family, gaussian_columns), groups)
-    record["copies_across_folds"] = [[a, b] for a, b, _ in pairs_across_splits([(a, b) for a, b, _ in copies.pairs], splits, groups)]
+    record["copies_across_folds"] = [[a, b] for a, b, _ in straddling_pairs(copies, splits, groups)]
     if "segment_accuracy_mean" in result.extra:
         record["segment_accuracy_mean"] = result.extra["segment_accuracy_mean"]
     return record

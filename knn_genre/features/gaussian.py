@@ -105,12 +105,13 @@ def dim_from_width(width: int) -> int:
     return d
 
 
-def packed_dim(width: int) -> int:
-    """:func:`dim_from_width` for an estimator's ``X``: a ParameterError naming the columns."""
+def packed_dim(width: int, what: str | None = None) -> int:
+    """:func:`dim_from_width` for an estimator's ``X``: a ParameterError naming the columns (or ``what`` gave them)."""
     try:
         return dim_from_width(width)
     except ValueError as err:
-        raise ParameterError(f"X has n_features={width} columns, which must hold packed Gaussians: {err}") from None
+        what = what or f"X has n_features={width} columns, which must hold packed Gaussians"
+        raise ParameterError(f"{what}: {err}") from None
 
 
 def pack(means: np.ndarray, covs: np.ndarray) -> np.ndarray:

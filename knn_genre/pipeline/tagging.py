@@ -147,7 +147,7 @@ def tag_file(model_path: str, path: str, window: float | None = None, hop: float
     except KnnGenreError as exc:
         return _error_row(path, getattr(exc, "reason", str(exc)))
     except FileNotFoundError:  # the model file went away, or a cluster worker does not see it
-        return _error_row(path, f"{NO_SUCH_FILE}: the model {model_path}")
+        return _error_row(path, _missing_model(model_path))
     except OSError as exc:
         return _error_row(path, f"cannot read the model {model_path}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - reported per file: one bad file must not stop the others
@@ -161,6 +161,11 @@ def tag_file(model_path: str, path: str, window: float | None = None, hop: float
         "windows": len(pred.windows),
         "error": None,
     }
+
+
+def _missing_model(model_path: str) -> str:
+    """The reason of a row whose worker found no model file (one line, as rows keep it)."""
+    return " ".join(f"{NO_SUCH_FILE}: the model {model_path}".split())
 
 
 def _error_row(path: str, reason: str) -> dict:
@@ -424,7 +429,7 @@ def tag_library(
             for i, row in jobs:
                 if cluster is not None and row["error"] is not None:
                     check_seen(tasks[i][1], row["error"])
-                    if row["error"] == f"{NO_SUCH_FILE}: the model {model_path}":
+                    if row["error"] == _missing_model(model_path):
                         check_seen(model_path, NO_SUCH_FILE)
                 record({**row, "path": names[i]})
         finally:
