@@ -107,6 +107,19 @@ def test_json_carries_every_metric_and_keeps_the_documented_keys(features, tmp_p
     assert "vs dummy" in text and "chance" in text and "macro avg" in text and "weighted avg" in text
 
 
+def test_chance_of_a_segmented_file_is_per_track_as_the_accuracy_beside_it():
+    # Six one-segment tracks of "a", six five-segment tracks of "b": "b" has 5/6 of the rows but half the tracks.
+    y = np.array(["a"] * 6 + ["b"] * 30)
+    groups = np.array([f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6) for _ in range(5)])
+    X = np.random.default_rng(0).normal(size=(len(y), 3))
+    splits, _ = cross_validation_splits(y, folds=3, groups=groups, seed=0)
+    models = {"dummy-most-frequent": make_model("dummy-most-frequent", family="table")}
+    (result,) = evaluate_models(models, X, y, splits, groups=groups, chance={"dummy-most-frequent": "most_frequent"})
+    # Trained on the rows, the baseline always says "b"; scored per track it is right on half of them.
+    assert result.accuracy_per_fold == pytest.approx([0.5, 0.5, 0.5])
+    assert result.extra["chance_level_per_fold"] == pytest.approx(result.accuracy_per_fold)
+
+
 def test_a_single_split_says_how_many_tracks_were_tested_and_shows_no_spread(features, tmp_path, capsys):
     status, text, _, data = run(capsys, tmp_path, "--features", str(features), "--split", "0.5", "--models", "knn,dummy")
     assert status == 0

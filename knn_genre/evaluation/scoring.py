@@ -32,7 +32,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from ..classifiers.registry import decide_groups, fit_groups_key
+from ..classifiers.registry import decide_groups, fit_groups_kwargs
 from ..errors import check_choice
 from .parallel import FoldFit, fit_folds
 
@@ -137,6 +137,12 @@ def _columns(proba: np.ndarray, classes, genres: np.ndarray) -> np.ndarray:
     out = np.zeros((len(proba), len(genres)))
     out[:, np.searchsorted(genres, np.asarray(classes))] = proba
     return out
+
+
+def _track_genres(y, groups, rows) -> np.ndarray:
+    """The genre of each distinct track among ``rows`` (a track's rows share it)."""
+    _, first = np.unique(groups[rows], return_index=True)
+    return y[rows][first]
 
 
 def chance_accuracy(strategy: str, y_train, y_test) -> float:
@@ -314,7 +320,10 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
                 "segment_accuracy_std": float(np.std(segment_accs)),
             }
         if chance and name in chance:
-            levels = [chance_accuracy(chance[name], y[train], y[test]) for train, test in splits]
+            # The baseline learns its shares from the training rows, as it is fitted, and is
+            # scored per test track, as the accuracy beside it is.
+            levels = [chance_accuracy(chance[name], y[train], _track_genres(y, groups, test) if segmented else y[test])
+                      for train, test in splits]
             extra["chance_level"] = float(np.mean(levels))
             extra["chance_level_per_fold"] = levels
         results.append(
@@ -392,8 +401,7 @@ def _fit_fold(model, X, y, groups, train, test, segmented: bool) -> FoldFit:
     """One (model, fold) task: fit a clone of ``model`` on ``train``, decide the tracks of ``test``."""
     est = clone(model)
     t0 = time.perf_counter()
-    key = fit_groups_key(est) if segmented else None
-    est.fit(X[train], y[train], **({} if key is None else {key: groups[train]}))
+    est.fit(X[train], y[train], **fit_groups_kwargs(est, groups[train] if segmented else None))
     t1 = time.perf_counter()
     rows, tracks, decided, track_proba = _fold_decisions(est, X[test], groups[test])
     t2 = time.perf_counter()
