@@ -7,8 +7,10 @@ Usage::
 Every WAV clip of DATA_DIR (GTZAN layout, e.g. ``../shared/gtzan-dev``) is
 written again, from its own samples, as a 16-bit big-endian ``.au`` (the
 layout of GTZAN's original release), a 16-bit FLAC, MP3 (LAME through
-libsndfile: 64 and 128 kbit/s at the clip's 22050 Hz, and 320 kbit/s after
-upsampling to 44100 Hz, as a ripped CD would be) and Ogg Vorbis. Then:
+libsndfile: 64 and 128 kbit/s at the clip's 22050 Hz, 320 kbit/s after
+upsampling to 44100 Hz, as a ripped CD would be, and libsndfile's default
+VBR, about 50 kbit/s, which is what ``soundfile.write`` gives unasked) and
+Ogg Vorbis. Then:
 
 (a) whether the ``.au`` and FLAC Gaussians equal the WAV ones bit for bit;
 (b) how far the lossy Gaussians are from the WAV ones: relative difference
@@ -46,10 +48,11 @@ VERSIONS = (
     ("mp3-64", ".mp3", "MP3 64 kbit/s CBR, 22.05 kHz"),
     ("mp3-128", ".mp3", "MP3 128 kbit/s CBR, 22.05 kHz"),
     ("mp3-320", ".mp3", "MP3 320 kbit/s CBR, 44.1 kHz"),
+    ("mp3-vbr", ".mp3", "MP3 VBR, libsndfile's default settings (what soundfile writes unasked)"),
     ("ogg", ".ogg", "Ogg Vorbis VBR (libsndfile compression level 0.3)"),
 )
 LOSSLESS = ("au", "flac")
-LOSSY = ("mp3-64", "mp3-128", "mp3-320", "ogg")
+LOSSY = ("mp3-64", "mp3-128", "mp3-320", "mp3-vbr", "ogg")
 # libsndfile's compression levels that give these LAME bitrates (measured from the frame headers).
 _MP3_LEVELS = {"mp3-64": 0.6, "mp3-128": 0.2, "mp3-320": 0.0}
 
@@ -65,6 +68,8 @@ def encode(version: str, samples: np.ndarray, rate: int, dest: Path) -> Path:
         sf.write(dest, samples, rate, format="AU", subtype="PCM_16", endian="BIG")
     elif version == "flac":
         sf.write(dest, samples, rate, format="FLAC", subtype="PCM_16")
+    elif version == "mp3-vbr":
+        sf.write(dest, samples / 2**15, rate, format="MP3")
     elif version.startswith("mp3"):
         x = samples / 2**15
         if version == "mp3-320":
