@@ -53,7 +53,7 @@ def train_and_predict(fs, collection, train_tracks, test_tracks, entry, tmp_path
     name, _, family = entry.partition(":")
     store.save(fs.subset(np.isin(fs.paths, sorted(train_tracks))), tmp_path / "train.npz")
     model = tmp_path / f"{name}.npz"
-    argv = ["--features", str(tmp_path / "train.npz"), "--model", name, "--k", "3", "--seed", str(seed), "-o", str(model), "-q"]
+    argv = ["--features", str(tmp_path / "train.npz"), "--model", name, "--k", "3", "--seed", str(seed), "-o", str(model), "-q", "--jobs", "2"]
     assert train_main(argv + (["--family", family] if family else [])) == 0
     tracks = sorted(test_tracks)
     return dict(zip(tracks, (r["genre"] for r in _predict_json([str(collection / t) for t in tracks], model))))
