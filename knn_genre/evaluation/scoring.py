@@ -32,6 +32,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from ..classifiers.cv import track_units
 from ..classifiers.registry import decide_groups, fit_groups_kwargs
 from ..errors import check_choice
 from .parallel import FoldFit, fit_folds
@@ -137,12 +138,6 @@ def _columns(proba: np.ndarray, classes, genres: np.ndarray) -> np.ndarray:
     out = np.zeros((len(proba), len(genres)))
     out[:, np.searchsorted(genres, np.asarray(classes))] = proba
     return out
-
-
-def _track_genres(y, groups, rows) -> np.ndarray:
-    """The genre of each distinct track among ``rows`` (a track's rows share it)."""
-    _, first = np.unique(groups[rows], return_index=True)
-    return y[rows][first]
 
 
 def chance_accuracy(strategy: str, y_train, y_test) -> float:
@@ -322,8 +317,7 @@ def evaluate_models(models: dict, X, y, splits, *, groups=None, on_fold: Callabl
         if chance and name in chance:
             # The baseline learns its shares from the training rows, as it is fitted, and is
             # scored per test track, as the accuracy beside it is.
-            levels = [chance_accuracy(chance[name], y[train], _track_genres(y, groups, test) if segmented else y[test])
-                      for train, test in splits]
+            levels = [chance_accuracy(chance[name], y[train], track_units(y[test], groups[test])[0]) for train, test in splits]
             extra["chance_level"] = float(np.mean(levels))
             extra["chance_level_per_fold"] = levels
         results.append(
