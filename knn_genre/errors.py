@@ -10,6 +10,8 @@ command-line hints ("build one with ...") are added by the commands.
 The ``check_*`` functions are the one place where each kind of parameter
 (an integer with a lower bound, a finite number, a choice) is validated;
 estimators, dataclasses and the argparse types all call them.
+:func:`printable` makes a name from a file or a folder safe to put in a
+one-line message.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "check_integer",
     "check_number",
     "check_choice",
+    "printable",
 ]
 
 
@@ -142,3 +145,12 @@ def check_choice(name: str, value, choices):
     if value not in tuple(choices):
         raise ParameterError(f"{name}={value!r} must be one of {tuple(choices)}")
     return value
+
+
+def printable(text) -> str:
+    """``text`` with control characters and undecodable bytes escaped, so a message stays one line.
+
+    Names come from file systems and feature files: a newline or a terminal
+    escape in one must not split a message or reach the terminal.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

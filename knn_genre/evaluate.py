@@ -42,7 +42,7 @@ from .cli import (
     with_hint,
 )
 from .cli.progress import Progress
-from .errors import ClusterError, KnnGenreError
+from .errors import ClusterError, KnnGenreError, printable
 from .classifiers.duplicates import GAUSSIAN_THRESHOLD, VECTOR_THRESHOLD
 from .evaluation.copies import drop_copies, find_duplicates, straddling_warning
 from .evaluation.parallel import dask_backend
@@ -357,9 +357,9 @@ def keep_genres(data, genres: str | None):
     unknown = sorted(set(wanted) - set(y.tolist()))
     if not wanted or unknown:
         raise KnnGenreError(f"--genres {genres!r}: {'unknown genre(s) ' + ', '.join(unknown) if unknown else 'no genre named'}; "
-                            f"the data hold {', '.join(sorted(set(y.tolist())))}")
+                            f"the data hold {', '.join(map(printable, sorted(set(y.tolist()))))}")
     rows = np.isin(y, wanted)
-    kept = ", ".join(sorted(set(wanted)))
+    kept = ", ".join(map(printable, sorted(set(wanted))))
     return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
             f"{header}; genres kept: {kept} ({int(rows.sum())} of {len(y)} rows)")
 
@@ -375,12 +375,12 @@ def keep_populated_genres(data, min_tracks: int | None):
     if len(keep) < 2:
         raise KnnGenreError(
             f"--min-tracks {min_tracks} leaves {len(keep)} genre(s); the genres have "
-            + ", ".join(f"{g} {n}" for g, n in zip(genres, counts)) + " tracks"
+            + ", ".join(f"{printable(g)} {n}" for g, n in zip(genres, counts)) + " tracks"
         )
     rows = np.isin(y, keep)
-    left = ", ".join(f"{g} ({n})" for g, n in zip(genres, counts) if n < min_tracks) or "none"
+    left = ", ".join(f"{printable(g)} ({n})" for g, n in zip(genres, counts) if n < min_tracks) or "none"
     return ({f: x[rows] for f, x in X.items()}, y[rows], np.asarray(paths)[rows], np.asarray(groups)[rows],
-            f"{header}; genres with at least {min_tracks} tracks: {', '.join(keep)} (left out: {left})")
+            f"{header}; genres with at least {min_tracks} tracks: {', '.join(map(printable, keep))} (left out: {left})")
 
 
 def prepare(args, X, y, paths, groups):
@@ -396,7 +396,7 @@ def prepare(args, X, y, paths, groups):
         X, y, paths, groups, dropped = drop_copies(duplicates, X, y, paths, groups)
     splits, protocol = make_splits(args, y, paths, groups)
     if dropped:
-        shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
+        shown = ", ".join(map(printable, dropped[:3])) + (", ..." if len(dropped) > 3 else "")
         protocol.notes.append(f"--drop-duplicates: left out {len(dropped)} copies ({shown})")
     across, warning = straddling_warning(duplicates, splits, groups) if not dropped else ([], None)
     return X, y, paths, groups, splits, protocol, duplicates, dropped, across, warning

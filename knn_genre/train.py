@@ -11,8 +11,9 @@ from dataclasses import replace
 from . import store
 from .classifiers.model import GenreModel, default_family, save_model, train_on_featureset, train_on_table
 from .classifiers.registry import FAMILY_NAMES, REGISTRY, get_spec, model_names
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, jobs_count, make_parser, output_problem, positive_int, printable, progress_enabled, with_hint
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_progress_options, entry, error, jobs_count, make_parser, output_problem, positive_int, progress_enabled, with_hint
 from .errors import KnnGenreError
+from .evaluation.copies import copies_warning
 
 PROG = "python -m knn_genre.train"
 DEFAULT_OUTPUT = "data/model.npz"
@@ -125,10 +126,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         print(f"evaluated: {record['protocol']}: accuracy {record['accuracy_mean']:.3f} ± {record['accuracy_std']:.3f}")
         copies = record.get("copies_across_folds") or []
         if copies:
-            shown = "; ".join(f"{printable(a)} / {printable(b)}" for a, b in copies[:3]) + ("; ..." if len(copies) > 3 else "")
-            print(f"{prog}: warning: {len(copies)} pair(s) of copies straddle the folds (one trained on, the other tested), "
-                  f"which inflates the recorded accuracy: {shown}; evaluate --drop-duplicates scores without them",
-                  file=sys.stderr, flush=True)
+            warning = copies_warning(copies, "the recorded accuracy", "evaluate --drop-duplicates scores without them")
+            print(f"{prog}: warning: {warning}", file=sys.stderr, flush=True)
     print(
         f"wrote {args.output}: {args.model} on the {family} features of {tracks} tracks, {len(model.genres)} genres, "
         f"settings {model.settings}, {time.perf_counter() - start:.1f} s"

@@ -135,4 +135,26 @@ def test_train_evaluate_records_and_warns_of_the_copies_across_its_folds(planted
     recorded = load_model_file(out).evaluation["copies_across_folds"]
     assert {tuple(sorted(pair)) for pair in recorded} == expected and expected  # the same folds as evaluate's
     err = capsys.readouterr().err
-    assert f"warning: {len(expected)} pair(s) of copies straddle the folds" in err and "inflates the recorded accuracy" in err
+    assert f"warning: {len(expected)} pair(s) of copies straddle the splits" in err and "inflates the recorded accuracy" in err
+
+
+def test_evaluate_escapes_the_names_it_prints(tmp_path, capsys):
+    # Names come from file systems and shared feature files: a terminal escape or a newline in a
+    # genre or a track name is shown escaped, so it neither reaches the terminal nor splits a line.
+    root = tmp_path / "c"
+    write_collection(root, n_per_genre=6, seconds=1.5, seed=0, bleed=0.0)
+    (root / "drums").rename(root / "dr\x1bums")
+    source = root / "dr\x1bums" / "drums.00002.wav"
+    shutil.copy(source, root / "dr\x1bums" / "copy\nof.00002.wav")
+    features = tmp_path / "f.npz"
+    assert build_main([str(root), "-o", str(features), "--jobs", "1", "-q"]) == 0
+    capsys.readouterr()
+    assert evaluate_main(["--features", str(features), "--models", "knn", "--folds", "3", "--k", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err
+    assert "dr\\x1bums/copy\\nof.00002.wav" in captured.out  # the copy's group
+    assert "dr\\x1bums" in next(line for line in captured.out.splitlines() if line.startswith("dr"))  # the genre tables
+    assert evaluate_main(["--features", str(features), "--models", "knn", "--folds", "3", "--k", "3",
+                          "--drop-duplicates", "--min-tracks", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err and "\n" not in captured.out.split("left out 1 copies (")[1].split(")")[0]

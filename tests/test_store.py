@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -117,6 +118,13 @@ def saved(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FeatureFileError, match="none.npz: no such feature file$"):
         store.load(tmp_path / "none.npz")
+
+
+def test_a_device_is_not_called_missing(tmp_path):
+    fifo = tmp_path / "f.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(FeatureFileError, match="f.npz: not a regular file"):
+        store.load(fifo)  # and does not block reading the pipe
 
 
 def test_truncated_file_is_rejected(saved):

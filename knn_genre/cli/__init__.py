@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
-from ..errors import KnnGenreError, ParameterError, check_integer, check_number
+from ..errors import KnnGenreError, ParameterError, check_integer, check_number, printable
 
 __all__ = [
     "EXIT_OK",
@@ -190,11 +190,6 @@ def with_hint(exc: BaseException) -> str:
         if phrase in text:
             return f"{text}; {hint}"
     return text
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters and undecodable bytes escaped, so a message stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def one_line(text: str) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..classifiers.duplicates import find_duplicates, keep_one_of_each
+from ..errors import printable
 from .splits import pairs_across_splits
 
-__all__ = ["find_duplicates", "drop_copies", "straddling_pairs", "straddling_warning"]
+__all__ = ["find_duplicates", "drop_copies", "straddling_pairs", "straddling_warning", "copies_warning"]
 
 
 def drop_copies(duplicates, X, y, paths, groups):
@@ -34,9 +35,22 @@ def straddling_warning(duplicates, splits, groups) -> tuple[list, str | None]:
     across = straddling_pairs(duplicates, splits, groups)
     if not across:
         return across, None
-    shown = "; ".join(f"{a} / {b} ({'fold' if len(f) == 1 else 'folds'} {', '.join(str(i + 1) for i in f)})" for a, b, f in across[:3])
-    more = f"; and {len(across) - 3} more" if len(across) > 3 else ""
-    return across, (
-        f"{len(across)} pair(s) of copies straddle the splits (one copy trained on, the other tested), which inflates "
-        f"accuracy: {shown}{more}; --drop-duplicates keeps one of each group"
+    return across, copies_warning(across, "accuracy", "--drop-duplicates keeps one of each group")
+
+
+def copies_warning(pairs, what: str, remedy: str) -> str:
+    """The warning on ``pairs`` of copies that straddle the splits, ``(a, b)`` or ``(a, b, folds)`` each.
+
+    ``what`` is the number they inflate, ``remedy`` what scores without them.
+    The first three pairs are named (escaped: names come from files).
+    """
+    def pair(p):
+        folds = f" ({'fold' if len(p[2]) == 1 else 'folds'} {', '.join(str(i + 1) for i in p[2])})" if len(p) > 2 else ""
+        return f"{printable(p[0])} / {printable(p[1])}{folds}"
+
+    shown = "; ".join(pair(p) for p in pairs[:3])
+    more = f"; and {len(pairs) - 3} more" if len(pairs) > 3 else ""
+    return (
+        f"{len(pairs)} pair(s) of copies straddle the splits (one copy trained on, the other tested), which inflates "
+        f"{what}: {shown}{more}; {remedy}"
     )

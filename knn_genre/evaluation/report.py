@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 
+from ..errors import printable
 from .scoring import ModelResult
 from .splits import Protocol
 
@@ -179,15 +180,15 @@ def format_report(protocol: Protocol, results: list[ModelResult], *, confusion_f
             continue
         lines += ["", f"{r.name}: per-genre scores on pooled out-of-fold predictions (AP: average precision, the area under the precision-recall curve)"]
         genre_rows = [
-            (g, _score(p, 2), _score(q, 2), _score(f, 2), _score(a, 2), _score(ap, 2), n)
+            (printable(g), _score(p, 2), _score(q, 2), _score(f, 2), _score(a, 2), _score(ap, 2), n)
             for g, p, q, f, a, ap, n in zip(r.genres, r.precision, r.recall, r.f1, r.roc_auc, r.average_precision, r.support)
         ]
         for label, avg in (("macro avg", r.macro), ("weighted avg", r.weighted)):
             genre_rows.append((label, *(_score(avg.get(k), 2) for k in ("precision", "recall", "f1", "roc_auc", "average_precision")), sum(r.support)))
         lines += _table(("genre", "precision", "recall", "F1", "ROC-AUC", "AP", "tests"), genre_rows)
         lines += ["", f"{r.name}: confusion matrix (rows: true genre, columns: predicted)"]
-        short = [g[:6] for g in r.genres]
-        lines += _table(["true \\ pred"] + short, [[g] + row for g, row in zip(r.genres, r.confusion)])
+        names = [printable(g) for g in r.genres]
+        lines += _table(["true \\ pred"] + [g[:6] for g in names], [[g] + row for g, row in zip(names, r.confusion)])
     return "\n".join(lines)
 
 
@@ -211,7 +212,7 @@ def format_duplicates(duplicates, across=(), dropped=(), *, limit: int = 5) -> s
     distance = {(a, b): d for a, b, d in duplicates.pairs}
     for group in duplicates.groups[:limit]:
         closest = min(d for (a, b), d in distance.items() if a in group and b in group)
-        lines.append(f"  {' = '.join(group)} (closest pair {closest:.3g})")
+        lines.append(f"  {' = '.join(map(printable, group))} (closest pair {closest:.3g})")
     if len(duplicates.groups) > limit:
         lines.append(f"  ... and {len(duplicates.groups) - limit} more group(s)")
     if dropped:

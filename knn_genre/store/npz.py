@@ -96,6 +96,8 @@ def read_npz(source: str, required, optional=(), *, what: str) -> dict:
     if os.path.isdir(source):
         raise FeatureFileError(source, f"is a directory, not a {what}")
     if not os.path.isfile(source):
+        if os.path.exists(source):
+            raise FeatureFileError(source, f"not a regular file (a pipe, socket or device), not a {what}")
         raise FeatureFileError(source, f"no such {what}")
     try:
         _check_members(source, tuple(required), tuple(optional), what)
