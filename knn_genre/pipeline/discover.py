@@ -69,7 +69,7 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
     build then skips with their reason. Other files (``.DS_Store``, notes,
     covers, ...) are ignored and listed in ``Discovery.ignored``; audio files
     directly in ``data_dir`` are listed in ``Discovery.outside``, other files
-    there in ``ignored``. Hidden genre folders are skipped. Links to folders
+    there in ``ignored`` (``.DS_Store`` too). Hidden folders at the top (``.git``) are skipped. Links to folders
     are not followed; sub-folders that cannot be listed (permissions) are
     reported in ``Discovery.unreadable``.
 
@@ -96,10 +96,11 @@ def discover(data_dir: str | os.PathLike) -> Discovery:
         raise DatasetError(root, f"cannot list the folder: {exc.strerror or exc}") from None
     tracks, ignored, unreadable, outside = [], [], [], []
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
+        if entry.name.startswith(".") and entry.is_dir():
+            continue  # .git, .Trash: not part of the collection
         if not entry.is_dir():
-            (outside if is_audio_name(entry.name) else ignored).append(entry.name)
+            hidden = entry.name.startswith(".")  # ._song.wav is macOS metadata, not a song
+            (outside if is_audio_name(entry.name) and not hidden else ignored).append(entry.name)
             continue
         for rel, is_dir in _walk(entry, root, unreadable):
             if any(part.startswith(".") for part in rel.split("/")[1:]):
