@@ -85,6 +85,7 @@ class AnalysisStopped(KnnGenreError):
 def check_integer(name: str, value, minimum: int = 1) -> int:
     """``value`` as an ``int`` if it is an integer >= ``minimum``, else a ParameterError.
 
+    >>> from knn_genre.errors import check_integer
     >>> check_integer("n_neighbors", 5)
     5
     >>> check_integer("folds", 1, minimum=2)
@@ -113,6 +114,7 @@ def check_number(name: str, value, *, minimum: float | None = None, strict: bool
     unit : str, optional
         Appended to the requirement ("seconds").
 
+    >>> from knn_genre.errors import check_number
     >>> check_number("ridge", 0.0, minimum=0)
     0.0
     >>> check_number("window", -1.0, minimum=0, strict=True, unit="seconds")
@@ -139,6 +141,7 @@ def check_number(name: str, value, *, minimum: float | None = None, strict: bool
 def check_choice(name: str, value, choices):
     """``value`` if it is one of ``choices``, else a ParameterError listing them.
 
+    >>> from knn_genre.errors import check_choice
     >>> check_choice("weights", "uniform", ("uniform", "distance"))
     'uniform'
     """

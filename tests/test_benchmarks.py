@@ -107,6 +107,33 @@ def test_published_table_benchmark_gives_the_clips_accuracy_its_interval_and_the
     assert own_rows_accuracy(predictions, ["pop.00000.wav"]) == "-"
 
 
+def test_published_table_benchmark_tests_each_clip_by_the_model_of_the_fold_that_held_its_row_out(tmp_path):
+    import pandas as pd
+
+    from benchmarks.bench_published_table import audio_in_folds
+
+    published = pd.DataFrame({"filename": [f"t{i}.wav" for i in range(6)], "f": range(6), "label": ["a", "b"] * 3})
+    predictions = [{"track": f"t{i}.wav", "fold": i % 3} for i in range(6)]
+    clips = {"t1.wav": tmp_path / "t1.wav", "t3.wav": tmp_path / "t3.wav", "t5.wav": tmp_path / "t5.wav"}
+
+    class Train:  # records the rows each fold's model was trained on, in place of train --features-csv
+        @staticmethod
+        def main(argv):
+            rows = pd.read_csv(argv[argv.index("--features-csv") + 1])
+            Path(argv[argv.index("-o") + 1]).write_text(",".join(rows["filename"]))
+            return 0
+
+    def predict(model_path):
+        trained = Path(model_path).read_text().split(",")
+        return lambda audio: trained
+
+    got = audio_in_folds(Train, "svm", published, predictions, clips, predict, tmp_path)
+    assert set(got) == set(clips)
+    for clip, trained in got.items():
+        fold = int(clip[1]) % 3
+        assert trained == [f"t{i}.wav" for i in range(6) if i % 3 != fold]  # every row but its fold's
+
+
 def test_the_reproduce_line_of_a_published_split_runs_again(table, tmp_path, capsys):  # noqa: F811
     first = tmp_path / "first"
     assert main(["--features-csv", str(table), "--models", "knn,dummy", "--k", "3", "--out", str(first), "--protocols", "gtzan-artist-3fold"]) == 0

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from knn_genre.classifiers.divergence import pairwise_symmetric_kl
-from knn_genre.classifiers.fusion import FusionSVMClassifier, split_columns
+from knn_genre.classifiers.fusion import CombinedVectorizer, FusionSVMClassifier, split_columns
 from knn_genre.classifiers.svm import GaussianVectorizer
 from knn_genre.errors import ParameterError
 from knn_genre.features.gaussian import pack
+from test_knn import applicable_checks, run_check
 
 
 def data(n=24, seed=0):
@@ -75,3 +76,40 @@ def test_bad_layouts_and_parameters_are_refused():
 
     with pytest.raises(ParameterError, match=r"model 'fusion' is an SVM, which needs at least 2 genres to separate; got 1 class \('jazz'\)"):
         make_model("fusion", family="gaussian+table", gaussian_columns=9).fit(X, np.array(["jazz"] * len(X)))
+
+
+# -- scikit-learn's estimator checks -----------------------------------------------------------
+
+# With gaussian_columns=2 (Gaussians of d = 1), sklearn's data of 3 or more columns are fused rows:
+# those checks run the estimators for real. Its 2-column blobs hold no table column, and its
+# 1-column data no Gaussian: the fused estimators must refuse them, with their layout error.
+_NO_TABLE = "hold no table columns after the 2 of the Gaussian"
+_TWO_COLUMN_CHECKS = (
+    "check_estimators_overwrite_params", "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_1feature",
+)
+_TWO_COLUMN_CLASSIFIER_CHECKS = ("check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train")
+
+
+def fused_expected_failed_checks(estimator):
+    names = _TWO_COLUMN_CHECKS + (_TWO_COLUMN_CLASSIFIER_CHECKS if isinstance(estimator, FusionSVMClassifier) else ())
+    return dict.fromkeys(names, _NO_TABLE)
+
+
+@applicable_checks([
+    FusionSVMClassifier(gaussian_columns=2),
+    FusionSVMClassifier(gaussian_columns=2, gaussian_kernel="log-euclidean"),
+    CombinedVectorizer(gaussian_columns=2),
+])
+def test_sklearn_compatible_estimator(estimator, check):
+    run_check(estimator, check, fused_expected_failed_checks)
+
+
+def test_a_refit_with_the_other_kernel_keeps_nothing_of_the_first():
+    X, y, *_ = data()
+    clf = FusionSVMClassifier(gaussian_columns=9, gaussian_kernel="log-euclidean").fit(X, y)
+    clf.set_params(gaussian_kernel="kl").fit(X, y)
+    assert clf.vectorizer_ is None and clf.gaussian_scaler_ is None and clf.origin_ is not None
+    np.testing.assert_array_equal(clf.predict(X), FusionSVMClassifier(gaussian_columns=9).fit(X, y).predict(X))
+    clf.set_params(gaussian_kernel="log-euclidean").fit(X, y)
+    assert clf.origin_ is None and clf.vectorizer_ is not None

@@ -291,3 +291,14 @@ def test_predicting_before_fit_raises_not_fitted(estimator):
         if hasattr(estimator, method):
             with pytest.raises(NotFittedError):
                 getattr(estimator, method)(X)
+
+
+def test_the_mlp_refuses_one_genre_as_the_svms_do():
+    from sklearn.utils.estimator_checks import check_classifiers_one_label
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    # A network of one output unit would give two probability columns for the one class, and
+    # predict would index past classes_ (it did for most seeds of a small network).
+    with pytest.raises(ParameterError, match="at least 2 genres; got 1 class \\('a'\\)"):
+        EarlyStoppingMLPClassifier(hidden_units=8, max_iter=30).fit(X, ["a"] * 20)
+    check_classifiers_one_label("EarlyStoppingMLPClassifier", EarlyStoppingMLPClassifier(hidden_units=8, max_iter=30))

@@ -31,3 +31,26 @@ def test_feature_extraction_does_not_import_scikit_learn():
     code = "import sys, knn_genre.pipeline.build; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _modules():
+    import pkgutil
+
+    return [m.name for m in pkgutil.walk_packages(knn_genre.__path__, "knn_genre.") if not m.name.endswith("__main__")]
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples_run_as_written(name):
+    # A public example is what a reader copies into a fresh session: it runs there, with the
+    # imports it shows. A private helper's example runs in its module, as doctest runs it.
+    import doctest
+
+    module = importlib.import_module(name)
+    failed = []
+    for test in doctest.DocTestFinder(exclude_empty=True).find(module, name, globs=vars(module)):
+        if not test.name.rsplit(".", 1)[-1].startswith("_"):
+            test.globs = {}
+        out = []
+        if doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test, out=out.append).failed:
+            failed.append("".join(out))
+    assert not failed, "\n".join(failed)

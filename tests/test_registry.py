@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from sklearn.base import clone
 from sklearn.svm import SVC
 from test_knn import applicable_checks
 
@@ -152,11 +153,26 @@ def test_stratified_baseline_guesses_per_track_not_per_batch(whole):
     assert (other != alone).any()
 
 
+def test_an_unseeded_baseline_guesses_anew_at_each_fit_and_keeps_its_guesses_when_pickled():
+    import pickle
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    y = np.repeat(["a", "b", "c", "d"], 50)
+    first, second = (RowSeededDummyClassifier(strategy="stratified").fit(X, y) for _ in range(2))
+    assert (first.predict(X) != second.predict(X)).any()  # None is fresh randomness, as in scikit-learn
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(first)).predict(X), first.predict(X))
+    seeded = RowSeededDummyClassifier(strategy="stratified", random_state=7)
+    np.testing.assert_array_equal(seeded.fit(X, y).predict(X), clone(seeded).fit(X, y).predict(X))
+    drawn = [RowSeededDummyClassifier(strategy="stratified", random_state=np.random.RandomState(3)).fit(X, y) for _ in range(2)]
+    np.testing.assert_array_equal(drawn[0].predict(X), drawn[1].predict(X))  # the same generator state, the same key
+
+
 @applicable_checks(
     [
         make_model("knn", family="table", k=3),
         make_model("svm", family="table").set_params(param_grid={"svc__C": [1.0, 10.0]}),
         RowSeededDummyClassifier(strategy="stratified"),
+        make_model("dummy-stratified", family="table"),
         SoftmaxClassifier(SVC()),
     ]
 )

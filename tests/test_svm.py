@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 
 from knn_genre import GaussianVectorizer, KLSVMClassifier
 from knn_genre.classifiers.cv import InnerStratifiedKFold
@@ -230,6 +230,37 @@ def test_class_weights_reach_the_calibrated_prediction(tracks):
     # Equal weights are no weights: the same sigmoids.
     even = KLSVMClassifier(C=10.0, class_weight={g: 1.0 for g in genres}, probability=True, random_state=0).fit(X, y)
     np.testing.assert_allclose(even.sigmoids_, plain.sigmoids_, rtol=1e-6)
+
+
+def test_calibration_folds_may_be_a_splitter(tracks):
+    X, y = tracks
+    # InnerStratifiedKFold(3) makes the same folds as cv=3 with the same seed: the same sigmoids.
+    by_number = KLSVMClassifier(C=10.0, probability=True, cv=3, random_state=0).fit(X, y)
+    by_splitter = KLSVMClassifier(C=10.0, probability=True, cv=InnerStratifiedKFold(3, random_state=0)).fit(X, y)
+    np.testing.assert_array_equal(by_splitter.sigmoids_, by_number.sigmoids_)
+    other = KLSVMClassifier(C=10.0, probability=True, cv=StratifiedKFold(4, shuffle=True, random_state=1)).fit(X, y)
+    assert other.calibrated_ and not np.array_equal(other.sigmoids_, by_number.sigmoids_)
+    np.testing.assert_allclose(other.predict_proba(X).sum(axis=1), 1.0)
+    clone(other).fit(X, y)  # a splitter is a parameter like any other
+
+
+def test_a_splitter_that_cannot_calibrate_is_refused(tracks):
+    X, y = tracks
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+
+    class Halves:  # tests the first half only: the other rows get no out-of-fold score
+        def split(self, X, y, groups=None):
+            n = len(y)
+            yield np.arange(n // 2, n), np.arange(n // 2)
+
+    with pytest.raises(ParameterError, match="must test every training row exactly once"):
+        KLSVMClassifier(probability=True, cv=Halves()).fit(X, y)
+    # Unshuffled folds of rows sorted by genre train some fold without a genre.
+    with pytest.raises(ParameterError, match="leaves a genre out of the training part of a fold"):
+        KLSVMClassifier(probability=True, cv=KFold(3)).fit(X, y)
+    with pytest.raises(ParameterError, match="cv=1"):
+        KLSVMClassifier(probability=True, cv=1).fit(X, y)
 
 
 def test_groups_must_give_every_row_its_track(tracks):

@@ -79,6 +79,7 @@ def file_size(fh) -> int:
 def show(raw: bytes) -> str:
     """Bytes from a header as a short quoted text, unprintable ones escaped.
 
+    >>> from knn_genre.audio.files import show
     >>> show(b"fLaC"), show(b"\\xff\\xfb")
     ("'fLaC'", "'\\\\xff\\\\xfb'")
     """

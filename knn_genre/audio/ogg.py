@@ -38,6 +38,7 @@ _OPUS_GRANULE_RATE = 48000
 def opus_output_rate(input_rate: int) -> int:
     """The rate an Opus stream whose header records ``input_rate`` decodes at.
 
+    >>> from knn_genre.audio.ogg import opus_output_rate
     >>> [opus_output_rate(r) for r in (0, 8000, 11025, 22050, 24000, 44100, 96000)]
     [8000, 8000, 12000, 24000, 24000, 48000, 48000]
     """
@@ -47,6 +48,7 @@ def opus_output_rate(input_rate: int) -> int:
 def ogg_crc(page: bytes) -> int:
     """The Ogg checksum of a page whose CRC field is zeroed.
 
+    >>> from knn_genre.audio.ogg import ogg_crc
     >>> hex(ogg_crc(b"123456789"))  # CRC-32/MPEG-2 style, no reflection, no final xor
     '0x89a1897f'
     """

@@ -119,6 +119,7 @@ def constant_value(signal: np.ndarray):
     ripple at the edges of a constant signal.
 
     >>> import numpy as np
+    >>> from knn_genre.audio.signal import constant_value
     >>> constant_value(np.zeros(4)), constant_value(np.array([0.0, 0.1]))
     (0.0, None)
     """

@@ -102,6 +102,7 @@ def cut_kind(head: bytes) -> str | None:
     A file cut so short says nothing else; the reader of the kind its name
     gives calls it truncated rather than "not that format".
 
+    >>> from knn_genre.audio.sniff import cut_kind
     >>> cut_kind(b"RIF"), cut_kind(b"FORM\\x00\\x00"), cut_kind(b"\\xff"), cut_kind(b"RIFF"), cut_kind(b"abc")
     ('wav', 'aiff', 'mp3', None, None)
     """
@@ -117,6 +118,7 @@ def cut_kind(head: bytes) -> str | None:
 def describe(head: bytes) -> str:
     """A reason's account of what a file starts with.
 
+    >>> from knn_genre.audio.sniff import describe
     >>> describe(b"RIFF\\x24\\x00\\x00\\x00WAVEfmt ")
     "starts with 'RIFF', a WAV file"
     >>> describe(b"\\x00\\x01\\x02\\x03")

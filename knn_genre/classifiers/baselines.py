@@ -15,9 +15,11 @@ distributed as the training genres are.
 from __future__ import annotations
 
 import hashlib
+from numbers import Integral
 
 import numpy as np
 from sklearn.dummy import DummyClassifier
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["RowSeededDummyClassifier", "row_uniforms"]
@@ -27,6 +29,7 @@ def row_uniforms(X, seed) -> np.ndarray:
     """One number in [0, 1) per row of ``X``, a hash of the row's bytes and ``seed``.
 
     >>> import numpy as np
+    >>> from knn_genre.classifiers.baselines import row_uniforms
     >>> X = np.arange(6.0).reshape(3, 2)
     >>> bool(np.all(row_uniforms(X, 0)[1:] == row_uniforms(X[1:], 0)))
     True
@@ -50,9 +53,15 @@ class RowSeededDummyClassifier(DummyClassifier):
     ``random_state``; ``predict`` is the argmax of ``predict_proba``. The
     other strategies are unchanged.
 
+    An integer ``random_state`` is the hash's key itself; ``None`` or a
+    ``RandomState`` draw the key at ``fit`` (``seed_``), so ``None`` gives
+    other guesses at each fit, as in scikit-learn, and a fitted baseline
+    keeps its guesses, pickled or not.
+
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.baselines import RowSeededDummyClassifier
     >>> X = np.random.default_rng(0).normal(size=(8, 3))
     >>> y = ["a", "a", "a", "b", "b", "b", "c", "c"]
     >>> clf = RowSeededDummyClassifier(strategy="stratified", random_state=0).fit(X, y)
@@ -67,6 +76,10 @@ class RowSeededDummyClassifier(DummyClassifier):
 
     def fit(self, X, y, sample_weight=None):
         check_array(X, dtype=None, ensure_all_finite=False)  # dense, as predict needs
+        if isinstance(self.random_state, Integral):
+            self.seed_ = int(self.random_state)
+        else:
+            self.seed_ = int(check_random_state(self.random_state).randint(2**62))
         return super().fit(X, y, sample_weight=sample_weight)
 
     def predict_proba(self, X):
@@ -78,7 +91,7 @@ class RowSeededDummyClassifier(DummyClassifier):
         prior = self.class_prior_ if self._strategy == "stratified" else np.full(n, 1.0 / n)
         cumulative = np.cumsum(prior)
         cumulative[-1] = 1.0  # rounding must not leave a gap below 1
-        u = row_uniforms(X, self.random_state)
+        u = row_uniforms(X, self.seed_)
         out = np.zeros((len(u), n))
         out[np.arange(len(u)), np.searchsorted(cumulative, u, side="right")] = 1.0
         return out

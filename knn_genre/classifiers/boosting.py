@@ -26,6 +26,7 @@ class SerialHistGradientBoostingClassifier(HistGradientBoostingClassifier):
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.boosting import SerialHistGradientBoostingClassifier
     >>> X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]] * 5)
     >>> y = ["a", "a", "a", "b", "b", "b"] * 5
     >>> SerialHistGradientBoostingClassifier(max_iter=10, min_samples_leaf=2).fit(X, y).predict([[0.05], [1.05]]).tolist()

@@ -61,6 +61,7 @@ class DivergenceCache:
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.cache import DivergenceCache
     >>> from knn_genre.features.gaussian import pack
     >>> X = pack(np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]), np.tile(np.eye(2), (3, 1, 1)))
     >>> cache = DivergenceCache(X)

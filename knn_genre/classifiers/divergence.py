@@ -699,6 +699,7 @@ def kneighbors_sharded(query_terms: GaussianTerms, shards, k: int, *, block_size
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.divergence import gaussian_terms, kneighbors_sharded
     >>> covs = np.tile(np.eye(2), (4, 1, 1))
     >>> refs = np.array([[0.0, 0], [3, 0], [1, 0], [-1, 0]])
     >>> shards = [(0, gaussian_terms(refs[:2], covs[:2])), (2, gaussian_terms(refs[2:], covs[2:]))]

@@ -186,6 +186,7 @@ def gaussian_duplicates(means, covs, names, *, threshold: float = GAUSSIAN_THRES
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.duplicates import gaussian_duplicates
     >>> means = np.array([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
     >>> covs = np.tile(np.eye(3), (3, 1, 1))
     >>> gaussian_duplicates(means, covs, ["a", "a-louder", "b"]).groups

@@ -104,6 +104,12 @@ class FusionSVMClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     scale_gaussian_, scale_table_ : float
         The median training distances the gammas are relative to.
+    origin_ : ndarray of shape (d,) or None
+        Mean of the training means, subtracted before the KL terms (KL kernel; else None).
+    vectorizer_, gaussian_scaler_ : GaussianVectorizer, StandardScaler or None
+        The log-Euclidean vectors of the Gaussians and their scaling (log-Euclidean kernel; else None).
+    table_scaler_ : sklearn.preprocessing.StandardScaler
+        Standardises the table columns.
     projection_ : ndarray of shape (n_train, n_train) or None
         The spectrum clip's map (KL kernel with negative eigenvalues), else None.
     negative_mass_ : float
@@ -174,6 +180,8 @@ class FusionSVMClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ParameterError(f"an SVM needs at least 2 genres to separate; got 1 class ({str(self.classes_[0])!r})")
         G, T = split_columns(X, self.gaussian_columns)
+        # The attributes of the other kernel are reset, so a refit after set_params keeps none of an earlier fit.
+        self.origin_ = self.vectorizer_ = self.gaussian_scaler_ = None
         if self.gaussian_kernel == "kl":
             self.origin_ = unpack(G)[0].mean(axis=0)
         else:
@@ -251,6 +259,7 @@ class CombinedVectorizer(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.fusion import CombinedVectorizer
     >>> from knn_genre.features.gaussian import pack
     >>> X = np.hstack([pack(np.array([[1.0, 2.0]]), np.array([[[4.0, 1.0], [1.0, 1.0]]])), [[7.0, 8.0]]])
     >>> CombinedVectorizer(gaussian_columns=5, covariance="raw").fit_transform(X).tolist()

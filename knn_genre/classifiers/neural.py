@@ -91,6 +91,7 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.neural import EarlyStoppingMLPClassifier
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(0, 1, (30, 3)), rng.normal(2, 1, (30, 3))])
     >>> y = ["jazz"] * 30 + ["rock"] * 30
@@ -141,8 +142,8 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ParameterError
-            If a parameter is out of range or ``groups`` does not give one
-            track per row.
+            If a parameter is out of range, ``y`` has fewer than 2 classes,
+            or ``groups`` does not give one track per row.
         """
         check_integer("hidden_units", self.hidden_units)
         check_number("alpha", self.alpha, minimum=0)
@@ -153,6 +154,9 @@ class EarlyStoppingMLPClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         classes = np.unique(y)
+        if len(classes) < 2:
+            # A network of one output unit gives two probability columns for one class.
+            raise ParameterError(f"an MLP needs at least 2 genres; got 1 class ({str(classes[0])!r})")
         units, index = track_units(y, groups)
         _, counts = np.unique(units, return_counts=True)
         held_out = max(int(np.ceil(self.validation_fraction * len(units))), len(classes))

@@ -48,6 +48,8 @@ def fit_sigmoid(scores, positive, sample_weight=None) -> tuple[float, float]:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from knn_genre.classifiers.probability import fit_sigmoid
     >>> a, b = fit_sigmoid([-2.0, -1.0, 1.0, 2.0], [False, False, True, True])
     >>> bool(a < 0), round(float(1 / (1 + np.exp(a * 0.0 + b))), 2)
     (True, 0.5)
@@ -128,6 +130,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.classifiers.probability import SoftmaxClassifier
     >>> from sklearn.svm import SVC
     >>> X = np.array([[0.0], [0.1], [1.0], [1.1], [2.0]])
     >>> clf = SoftmaxClassifier(SVC()).fit(X, ["a", "a", "b", "b", "c"])

@@ -412,8 +412,11 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
     probability : bool, default=False
         Calibrate probabilities at ``fit`` (``cv`` more SVM fits) and
         provide ``predict_proba``.
-    cv : int, default=5
-        Calibration folds, >= 2 (fewer when a genre has fewer tracks).
+    cv : int or cross-validation splitter, default=5
+        Calibration folds: a number >= 2 (seeded stratified folds, fewer when
+        a genre has fewer tracks), or an object with ``split(X, y, groups)``
+        (e.g. ``StratifiedGroupKFold``) whose test folds hold every training
+        row once.
     random_state : int, default=0
         Seed of the calibration folds.
     ridge : float, default=1e-8
@@ -518,14 +521,15 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         check_choice("spectrum", self.spectrum, _SPECTRA)
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ParameterError(f"class_weight={self.class_weight!r} must be None, 'balanced' or a dict of genre -> weight")
-        check_integer("cv", self.cv, 2)
+        if not hasattr(self.cv, "split"):
+            check_integer("cv", self.cv, 2)
         check_number("ridge", self.ridge, minimum=0)
         check_integer("block_size", self.block_size)
 
     def _terms(self, X):
         return packed_gaussian_terms(X, origin=self.origin_, ridge=self.ridge)
 
-    def training_divergences(self, X) -> np.ndarray:
+    def _training_divergences(self, X) -> np.ndarray:
         """Symmetric KL between the rows of ``X``, as ``fit`` uses them, shape (n, n).
 
         Sets ``origin_`` and ``reference_terms_`` (``fit`` calls it first).
@@ -581,7 +585,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         if groups is not None:
             groups = check_groups(groups, len(y))
         self.dim_ = packed_dim(X.shape[1])
-        div = self.training_divergences(X)
+        div = self._training_divergences(X)
         self.scale_ = _divergence_scale(div, self.scale)
         fitted = self._training_kernel(div)
         self.projection_ = fitted.projection
@@ -596,13 +600,24 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
 
     def _calibrate(self, div, y, groups):
         """Platt sigmoids on out-of-fold decision values of the training tracks."""
-        inner = InnerStratifiedKFold(self.cv, random_state=self.random_state)
-        _, counts = np.unique(inner.units(y, groups)[0], return_counts=True)
-        if counts.min() < 2:
-            return  # a genre of one track: softmax of the decision values
+        if hasattr(self.cv, "split"):
+            folds = list(self.cv.split(div, y, groups))
+            tested = np.bincount(np.concatenate([test for _, test in folds]), minlength=len(y)) if folds else np.zeros(len(y))
+            if np.any(tested != 1):
+                raise ParameterError(f"cv={self.cv!r} must test every training row exactly once to calibrate; "
+                                     f"{int(np.sum(tested != 1))} of {len(y)} rows are not")
+            if any(len(np.unique(y[train])) < len(self.classes_) for train, _ in folds):
+                raise ParameterError(f"cv={self.cv!r} leaves a genre out of the training part of a fold, "
+                                     "whose decision values then lack its column; use stratified folds")
+        else:
+            inner = InnerStratifiedKFold(self.cv, random_state=self.random_state)
+            _, counts = np.unique(inner.units(y, groups)[0], return_counts=True)
+            if counts.min() < 2:
+                return  # a genre of one track: softmax of the decision values
+            folds = list(inner.split(div, y, groups))
         binary = len(self.classes_) == 2
         scores = np.empty(len(y)) if binary else np.empty((len(y), len(self.classes_)))
-        for train, test in inner.split(div, y, groups):
+        for train, test in folds:
             fitted, rows = _fold_kernels(div, train, test, self.gamma, self.scale, self.spectrum)
             scores[test] = self._svc().fit(fitted.kernel, y[train]).decision_function(rows)
         # The class weights the SVM was fitted with weigh its calibration too: otherwise the argmax of
@@ -752,7 +767,7 @@ def search_klsvm(estimator: KLSVMClassifier, grid, X, y, folds) -> tuple[dict, f
     template = clone(estimator).set_params(probability=False)
     template._check_params()
     y = np.asarray(y)
-    div = template.training_divergences(validate_data(template, X, dtype=np.float64))
+    div = template._training_divergences(validate_data(template, X, dtype=np.float64))
     scores = np.zeros(len(points))
     for train, test in folds:
         kernels = {}

@@ -152,6 +152,7 @@ def chance_accuracy(strategy: str, y_train, y_test) -> float:
 
     Examples
     --------
+    >>> from knn_genre.evaluation.scoring import chance_accuracy
     >>> chance_accuracy("stratified", ["a", "a", "b", "b"], ["a", "b"])
     0.5
     >>> chance_accuracy("most_frequent", ["a", "b", "b"], ["a", "b", "b", "b"])
@@ -190,6 +191,7 @@ def pooled_metrics(truth, predicted, probabilities, genres) -> dict:
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.evaluation.scoring import pooled_metrics
     >>> m = pooled_metrics(["a", "a", "b"], ["a", "b", "b"], np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]]), ["a", "b"])
     >>> m["recall"], m["roc_auc"], round(m["macro"]["f1"], 3), m["balanced_accuracy"]
     ([0.5, 1.0], [1.0, 1.0], 0.667, 0.75)

@@ -299,6 +299,7 @@ def gtzan_key(name: str) -> str | None:
 
     Examples
     --------
+    >>> from knn_genre.evaluation.splits import gtzan_key
     >>> [gtzan_key(n) for n in ("blues/blues.00012.wav", "./blues_00012.wav\\tblues", "Blues.00012.au", "my song.wav")]
     ['blues.00012', 'blues.00012', 'blues.00012', None]
     """
@@ -440,6 +441,7 @@ def pairs_across_splits(pairs, splits, groups) -> list[tuple[str, str, tuple]]:
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.evaluation.splits import pairs_across_splits
     >>> splits = [(np.array([0, 1]), np.array([2])), (np.array([0, 2]), np.array([1]))]
     >>> pairs_across_splits([("a", "c"), ("b", "c")], splits, ["a", "b", "c"])
     [('a', 'c', (0,)), ('b', 'c', (0, 1))]

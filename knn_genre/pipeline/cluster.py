@@ -60,6 +60,7 @@ def check_address(text: str) -> str:
 
     Examples
     --------
+    >>> from knn_genre.pipeline.cluster import check_address
     >>> check_address("local:2"), check_address("10.0.0.5:8786"), check_address("tls://head:8786")
     ('local:2', 'tcp://10.0.0.5:8786', 'tls://head:8786')
     """

@@ -123,6 +123,7 @@ def similar_tracks(model: GenreModel, X: np.ndarray, top: int = 10) -> list[Simi
     Examples
     --------
     >>> import numpy as np
+    >>> from knn_genre.pipeline.similar import similar_tracks
     >>> from knn_genre.classifiers.model import train_model
     >>> from knn_genre.features.gaussian import pack
     >>> from knn_genre.features.params import MFCCParams

@@ -38,6 +38,7 @@ def name_suffix(name: str) -> str:
     Unlike :attr:`pathlib.PurePath.suffix`, a name that is only a suffix
     counts: an upload named ``.wav`` is a WAV file, not a hidden file.
 
+    >>> from knn_genre.web.uploads import name_suffix
     >>> name_suffix("Song.MP3"), name_suffix(".wav"), name_suffix("notes")
     ('.mp3', '.wav', '')
     """
@@ -56,6 +57,7 @@ def display_name(name: str | None) -> str:
 
     It is only ever displayed (HTML-escaped by the templates, or in JSON).
 
+    >>> from knn_genre.web.uploads import display_name
     >>> display_name("song\\n.wav")
     'song\\\\n.wav'
     """
