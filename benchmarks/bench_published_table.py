@@ -122,13 +122,13 @@ def own_rows_accuracy(predictions: list[dict], clips) -> str:
     return f"{right / len(chosen):.3f} ({right}/{len(chosen)})"
 
 
-def audio_in_folds(train, name, published, predictions, clips, predict, tmp) -> dict:
+def audio_in_folds(train, load_model, predict_file, name, published, predictions, clips, tmp) -> dict:
     """Genre predicted for each clip's audio by the model of the fold that tested the clip's row.
 
     ``predictions`` are an evaluation's pooled out-of-fold predictions of
     every published row (each with its ``fold``); each fold's model is trained
     on the rows that fold trained on, with ``train --features-csv``, and
-    ``predict(model_path)`` gives a function of an audio path that returns its genre.
+    ``predict_file(load_model(model_path), audio_path).genre`` gives a clip's genre.
     """
     fold_of = {Path(p["track"]).name: p["fold"] for p in predictions}
     predicted = {}
@@ -141,8 +141,8 @@ def audio_in_folds(train, name, published, predictions, clips, predict, tmp) -> 
         published[~published["filename"].isin(tested)].to_csv(rows, index=False)
         model_path = tmp / f"{name}-fold{fold}.npz"
         _quiet(train.main, ["--features-csv", str(rows), "--model", name, "-o", str(model_path), "-q"])
-        genre_of = predict(model_path)
-        predicted.update({c: genre_of(clips[c]) for c in wanted})
+        model = load_model(model_path)
+        predicted.update({c: predict_file(model, clips[c]).genre for c in wanted})
     return predicted
 
 
@@ -215,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 artist_cv = _cv_accuracy(evaluate, train_csv, name, tmp / f"{name}-artist.json", ["--split", "gtzan-artist-3fold"])
                 every_row = _evaluation(evaluate, args.csv, name, tmp / f"{name}-all.json", ["--folds", "5"])
                 own_rows = own_rows_accuracy(every_row["predictions"], clips)
-                in_folds = audio_in_folds(train, name, published, every_row["predictions"], clips,
-                                          lambda m: (lambda path, model=load_model(m): predict_file(model, path).genre), tmp)
+                in_folds = audio_in_folds(train, load_model, predict_file, name, published, every_row["predictions"], clips, tmp)
                 hits = sum(in_folds[c] == truth[c] for c in in_folds)
                 lo, hi = wilson_interval(hits, len(in_folds))
                 own_audio = f"{hits / len(in_folds):.3f} ({hits}/{len(in_folds)}; {lo:.2f}-{hi:.2f})"

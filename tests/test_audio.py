@@ -229,6 +229,9 @@ def test_header_quirks_of_real_files_are_tolerated(tmp_path):
         (riff([fmt(tag=0xFFFE, ext=extensible(0x55, 16)), chunk(b"data", b"\0\0")]), "MP3"),
         (riff([fmt(tag=0xFFFE, ext=b"\x16\x00"), chunk(b"data", b"\0\0")]), "EXTENSIBLE fmt chunk shorter than 40"),
         (riff([fmt(rate=999), chunk(b"data", b"\0\0")]), "implausible sample rate 999 Hz"),
+        # 1 kHz would make an hour at 22050 Hz of a few megabytes: a damaged header, not music.
+        (riff([fmt(rate=1000), chunk(b"data", b"\0\0")]), r"implausible sample rate 1000 Hz in the header \(supported: 4000 to"),
+        (riff([fmt(rate=3999), chunk(b"data", b"\0\0")]), "implausible sample rate 3999 Hz"),
         (riff([fmt(rate=768001), chunk(b"data", b"\0\0")]), "implausible sample rate 768001 Hz"),
         (b"RF64\xff\xff\xff\xffWAVE" + fmt() + b"data\xff\xff\xff\xff\0\0", "no ds64 chunk"),
     ],

@@ -87,8 +87,10 @@ def aiff_info(fh, path: str) -> StreamInfo:
                 raise AudioError(path, "truncated: the SSND chunk ends inside its header")
             (data_offset,) = struct.unpack(">I", read_at(fh, body, 4, path))
             start = body + 8 + data_offset
-            # A streaming writer may leave the SSND size unset: the samples are what the file holds.
-            ssnd = (start, max(0, min(chunk_size - 8 - data_offset, size - start)), chunk_size > available)
+            # A streaming writer (ffmpeg to a pipe) leaves the SSND size and COMM's frame count
+            # at 0: the samples are then what the file holds.
+            held = size - start if chunk_size == 0 else chunk_size - 8 - data_offset
+            ssnd = (start, max(0, min(held, size - start)), chunk_size > available, chunk_size == 0)
         elif chunk_size > available:
             raise AudioError(path, f"truncated: chunk {show(chunk_id)} declares {chunk_size} bytes but only {available} follow")
         pos = body + chunk_size + (chunk_size & 1)
@@ -99,7 +101,9 @@ def aiff_info(fh, path: str) -> StreamInfo:
     if ssnd is None:
         raise AudioError(path, "no SSND chunk: the file holds no audio (truncated?)")
     encoding, channels, frames, width, integer, rate = comm
-    _start, data_bytes, cut = ssnd
+    _start, data_bytes, cut, streamed = ssnd
+    if frames == 0 and streamed and width:
+        frames = data_bytes // (width * channels)
     if frames == 0:
         raise AudioError(path, "no audio samples (0 frames)")
     if width:

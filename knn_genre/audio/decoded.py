@@ -60,6 +60,12 @@ BLOCK_FRAMES = 1 << 16
 # without a Xing/VBRI count may be off by about this much.
 _MP3_FRAME = 1152
 
+# Frames a file can hold per byte, in any format read here: a FLAC frame of constant
+# subframes codes at most 65535 samples in about ten bytes, an Ogg packet at most 4096
+# (Vorbis) or 5760 (Opus, 120 ms at 48 kHz) in two. A header declaring more is damaged,
+# and trusting it would plan windows (and memory) for a stream that is not there.
+_MAX_FRAMES_PER_BYTE = 8192
+
 
 class DecodedSource:
     """An open, checked audio file decoded by libsndfile, read by frame range.
@@ -205,8 +211,15 @@ class DecodedSource:
         for declared in (info.frames, info.stream_frames):
             if declared is not None:
                 frames = min(frames, declared)
-        if frames <= 0 or frames >= 2**62:
-            raise AudioError(self.path, "no audio samples (0 frames)" if frames <= 0 else "stream of unknown length")
+        if frames <= 0:
+            raise AudioError(self.path, "no audio samples (0 frames)")
+        size = os.fstat(self._fd).st_size
+        if frames > _MAX_FRAMES_PER_BYTE * size:
+            raise AudioError(
+                self.path,
+                f"damaged: it declares {frames} frames ({frames / info.sample_rate / 3600:.3g} hours), "
+                f"more than a file of {size} bytes can hold",
+            )
         return int(frames)
 
     def _read_exact(self, start: int, out: np.ndarray) -> int:
@@ -344,10 +357,21 @@ class _StderrSilencer:
 _SILENCER = _StderrSilencer()
 
 
+# libsndfile messages about its own workings, not the file (it was opened by descriptor, so it
+# exists and is regular): what they mean for the file.
+_INTERNAL = {
+    "psf_fseek": "the stream ends before the length its header declares",
+    "not a regular file": "its stream cannot be parsed (damaged)",
+}
+
+
 def _reason(exc: Exception) -> str:
     """libsndfile's message, as a clause: ``"flac decoder lost sync"``."""
     text = getattr(exc, "error_string", None) or str(exc)
     text = text.strip().removeprefix("Error :").strip().rstrip(".")
+    meaning = next((m for key, m in _INTERNAL.items() if key in text), None)
+    if meaning is not None:
+        return meaning
     return (text[:1].lower() + text[1:]) or "the decoder failed"
 
 

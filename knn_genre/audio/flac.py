@@ -85,5 +85,7 @@ def _streaminfo(raw: bytes, path: str) -> StreamInfo:
     if bits < 4:
         raise AudioError(path, f"damaged header: {bits} bits per sample")
     if frames == 0:
-        raise AudioError(path, "no audio samples: the header declares 0 frames (or a stream of unknown length)")
+        # 0 is "unknown" (an encoder writing to a pipe cannot go back to fill it in); libsndfile
+        # cannot then tell where the stream ends.
+        raise AudioError(path, "its STREAMINFO gives no length (a stream written to a pipe?); encode it to a file to read it")
     return StreamInfo("FLAC", f"{bits}-bit FLAC", int(rate), channels, int(frames), integer=True, lossless=True)

@@ -171,6 +171,13 @@ def mpeg_info(fh, path: str) -> StreamInfo:
                 f"truncated: the MP3 header declares {declared} frames ({declared * seconds:.1f} s) "
                 f"but the file holds {audio_frames} ({audio_frames * seconds:.1f} s)",
             )
+        if declared is not None and declared < audio_frames - 1:
+            # The decoder stops at the count: most of the song would be left out, silently.
+            raise AudioError(
+                path,
+                f"damaged Xing/VBRI header: it declares {declared} frames ({declared * seconds:.1f} s) "
+                f"but the file holds {audio_frames} ({audio_frames * seconds:.1f} s); the decoder would stop at the count",
+            )
         if audio_frames == 0:
             raise AudioError(path, "truncated: the file ends inside its first MPEG audio frame")
     stream_frames = None if declared is not None else audio_frames * head.samples

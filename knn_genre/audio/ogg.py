@@ -33,6 +33,8 @@ _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 # what ffmpeg records (24 kHz for a 22050 Hz source).
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 _OPUS_GRANULE_RATE = 48000
+# Vorbis and Opus define speaker layouts for up to 8 channels (7.1); more is a damaged header.
+_MAX_CHANNELS = 8
 
 
 def opus_output_rate(input_rate: int) -> int:
@@ -118,7 +120,7 @@ def _identify(packet: bytes, path: str) -> tuple:
     """``(codec, channels, rate, pre-skip)`` from the first packet of the stream."""
     if packet[:7] == b"\x01vorbis" and len(packet) >= 16:
         channels, rate = packet[11], struct.unpack("<I", packet[12:16])[0]
-        preskip = 0
+        preskip = input_rate = 0
         name = "Vorbis"
     elif packet[:8] == b"OpusHead" and len(packet) >= 19:
         channels, preskip, input_rate = packet[9], *struct.unpack("<HI", packet[10:16])
@@ -129,5 +131,9 @@ def _identify(packet: bytes, path: str) -> tuple:
         raise AudioError(path, f"unsupported Ogg stream: {found}; only Ogg Vorbis and Ogg Opus can be read")
     if channels == 0:
         raise AudioError(path, "damaged header: 0 channels")
+    if channels > _MAX_CHANNELS:
+        raise AudioError(path, f"damaged header: {channels} channels (Ogg {name} music has 1 to {_MAX_CHANNELS})")
+    if name == "Opus" and input_rate:
+        check_rate(path, input_rate)  # 0 is "unspecified"; the decoded rate is derived from it
     check_rate(path, rate)
     return name, channels, int(rate), preskip

@@ -17,9 +17,10 @@ from ..errors import AudioError, ParameterError
 
 __all__ = ["MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "to_float", "to_mono", "resample", "check_rate", "constant_value"]
 
-#: Plausible sample rates of a music file, in Hz. Outside this range a header
-#: is damaged, and resampling from it would cost unbounded time and memory.
-MIN_SAMPLE_RATE = 1000
+#: Plausible sample rates of a music file, in Hz (telephone audio is 8 kHz). Outside
+#: this range a header is damaged, and resampling from it would cost unbounded time
+#: and memory: a few megabytes of samples declared at 1 kHz are an hour at 22050 Hz.
+MIN_SAMPLE_RATE = 4000
 MAX_SAMPLE_RATE = 768000
 
 # Largest term of the up/down ratio given to resample_poly: its filter has

@@ -78,6 +78,8 @@ def identify(head: bytes) -> tuple[str | None, str]:
         return "empty", "an empty file (0 bytes)"
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff", "an AIFF file" if head[8:12] == b"AIFF" else "an AIFF-C file"
+    if head[:4] == b"FORM" and len(head) >= 12:
+        return "iff", f"an IFF file whose form type is {show(head[8:12])}, not 'AIFF' or 'AIFC'"
     if head[4:8] == b"ftyp":
         return "mp4", "an MP4/M4A file (AAC or ALAC)"
     if head[:4] == b"OggS" and b"OpusHead" in head:
@@ -87,6 +89,8 @@ def identify(head: bytes) -> tuple[str | None, str]:
     for prefix, kind, description in _MAGIC:
         if head.startswith(prefix):
             return kind, description
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and _is_utf16_text(head):
+        return "text", "a UTF-16 text file"  # its byte-order mark looks like an MPEG sync
     if is_adts_sync(head):
         return "aac", "a raw AAC (ADTS) file"
     if is_mpeg_sync(head):
@@ -130,6 +134,22 @@ def describe(head: bytes) -> str:
     if kind is None:
         return f"starts with {show(head[:4])}, not a known audio format"
     return f"starts with {show(head[:4])}, {description}"
+
+
+def _is_utf16_text(head: bytes) -> bool:
+    """Whether ``head`` is UTF-16 text after its byte-order mark (a cut last character allowed)."""
+    body = head[2 : len(head) - len(head) % 2]
+    try:
+        text = body.decode("utf-16-le" if head[0] == 0xFF else "utf-16-be")
+    except UnicodeDecodeError:
+        try:
+            text = body[:-2].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be")
+        except UnicodeDecodeError:
+            return False
+    # Mostly Latin characters, as a note or a playlist is: random frame data of an MPEG Layer I
+    # stream (whose sync is also 0xFFFE) decodes to printable but scattered code points.
+    latin = sum(ord(c) < 0x250 for c in text)
+    return bool(text) and 2 * latin >= len(text) and all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def _is_text(head: bytes) -> bool:

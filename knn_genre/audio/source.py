@@ -30,6 +30,9 @@ __all__ = ["READERS", "AUDIO_SUFFIXES", "UNSUPPORTED", "open_audio", "read_audio
 #: Reader class by lower-case file suffix.
 READERS = {
     ".wav": WavSource,
+    ".wave": WavSource,
+    ".bwf": WavSource,  # Broadcast WAV: RIFF WAVE with a bext chunk
+    ".rf64": WavSource,
     ".au": AuSource,
     ".snd": AuSource,
     ".aiff": AiffSource,
@@ -72,6 +75,8 @@ UNSUPPORTED = {
     ".tta": "True Audio",
     ".mid": "MIDI (notes, not sound)",
     ".midi": "MIDI (notes, not sound)",
+    ".caf": "Core Audio Format",
+    ".w64": "Sony Wave64",
 }
 
 
