@@ -435,6 +435,19 @@ def test_files_that_often_carry_a_wav_name_are_named(tmp_path, content, named):
         read_audio(path)
 
 
+@pytest.mark.parametrize("fmt", ["ogg", "opus"])
+def test_bytes_after_the_last_ogg_page_are_ignored_as_after_other_formats(tmp_path, fmt):
+    good = _good(tmp_path, fmt)
+    tagged = tmp_path / f"tagged{good.suffix}"
+    tagged.write_bytes(good.read_bytes() + b"TAG" + b"\0" * 125)  # an ID3v1 tag some taggers append
+    np.testing.assert_array_equal(read_signal(tagged), read_signal(good))
+    # A page after the last one is still a second stream, which is refused.
+    chained = tmp_path / f"chained{good.suffix}"
+    chained.write_bytes(good.read_bytes() + good.read_bytes())
+    with pytest.raises(AudioError):
+        read_audio(chained)
+
+
 def test_an_aiff_written_to_a_pipe_reads_as_the_same_samples(tmp_path):
     # A streaming writer (ffmpeg -f aiff -) cannot go back to fill in the FORM size, COMM's
     # frame count and SSND's size: they stay 0, and the samples are what the file holds.

@@ -76,6 +76,8 @@ def ogg_info(fh, path: str) -> StreamInfo:
     expected_sequence, last_granule, ended = 0, 0, False
     while pos < size:
         raw = read_at(fh, pos, _HEADER.size, path)
+        if ended and not raw.startswith(b"OggS"):
+            break  # bytes after the last page (a tag, padding) are not audio, as after any other format's
         if len(raw) < _HEADER.size:
             raise AudioError(path, f"truncated: the file ends inside Ogg page {index} (byte {pos})")
         capture, version, kind, granule, page_serial, sequence, crc, segments = _HEADER.unpack(raw)
