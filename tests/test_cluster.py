@@ -239,3 +239,41 @@ def test_a_worker_that_does_not_see_the_files_stops_tagging_with_the_rows_kept(b
     err = capsys.readouterr().err
     assert "a Dask worker found no file" in err and "run the same command again" in err
     assert "no such file" not in tags.read_text()  # no row records the worker's blindness as the file's fault
+
+
+def _start_worker(address, env_version=None):
+    """A real dask worker process; with ``env_version`` its knn_genre reports that version."""
+    patch = f"import knn_genre; knn_genre.__version__ = {env_version!r}; " if env_version else ""
+    code = f"{patch}import sys; from distributed.cli.dask_worker import main; sys.argv = ['dask-worker', {address!r}, '--nthreads', '1', '--no-dashboard', '--no-nanny']; main()"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_a_worker_of_another_version_is_refused_at_start_and_when_it_joins_later(library, tmp_path):
+    import distributed
+
+    scheduler = distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None, processes=True)
+    address = scheduler.scheduler_address
+    workers = []
+    try:
+        workers.append(_start_worker(address, "0.0.0-other"))
+        restore_workers(address, n=1)
+        with pytest.raises(ClusterError, match=r"runs knn_genre 0\.0\.0-other, numpy .*, this machine knn_genre .*: its features would differ"):
+            open_cluster(address)
+        # The same worker joining after the check at start-up is caught by its first results.
+        os.killpg(workers.pop().pid, signal.SIGKILL)
+        workers.append(_start_worker(address))
+        restore_workers(address, n=1)
+        with open_cluster(address) as cluster:
+            workers.append(_start_worker(address, "0.0.0-other"))
+            restore_workers(address, n=2)
+            with distributed.Client(address, set_as_default=False) as client:
+                good = [w for w, v in client.run(lambda: __import__("knn_genre").__version__).items() if v != "0.0.0-other"]
+                client.retire_workers(good)  # only the late worker is left to run the tasks
+            found = discover(library)
+            with pytest.raises(ClusterError, match=r"worker tcp://.* runs knn_genre 0\.0\.0-other"):
+                build_featureset(library, found, cluster=cluster, checkpoint=None)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+        scheduler.close()

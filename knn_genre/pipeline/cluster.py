@@ -89,18 +89,56 @@ def worker_versions() -> tuple[str, str, str]:
     return __version__, numpy.__version__, scipy.__version__
 
 
-def _run_batch(function: Callable, batch: Sequence[tuple]) -> list:
-    """A worker's unit of work: several tasks, results in order.
+def _run_batch(function: Callable, batch: Sequence[tuple]) -> dict:
+    """A worker's unit of work: several tasks, results in order, with the versions that computed them.
 
     One BLAS thread, as in the local pool: results must not depend on where
     they were computed. Freed memory is kept for reuse (see
     :func:`~knn_genre.pipeline.workers.keep_freed_memory`; Dask's nanny asks
     glibc for the opposite); setting it again is idempotent and costs a
-    microsecond.
+    microsecond. The worker's versions travel with the results: a worker that
+    joined after the check at start-up is checked by its first batch.
     """
     keep_freed_memory()
     with threadpool_limits(limits=1, user_api="blas"):
-        return [function(*task) for task in batch]
+        results = [function(*task) for task in batch]
+    return {"versions": worker_versions(), "worker": _worker_address(), "results": results}
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "a worker"
+
+
+def _version_mismatch(worker: str, versions, mine) -> ClusterError:
+    names = ("knn_genre", "numpy", "scipy")
+    have = ", ".join(f"{n} {v}" for n, v in zip(names, versions))
+    want = ", ".join(f"{n} {v}" for n, v in zip(names, mine))
+    return ClusterError(
+        f"worker {worker} runs {have}, this machine {want}: its features would differ; "
+        "install the same versions on every worker"
+    )
+
+
+def _batch_results(outcome, mine) -> list:
+    """The results of a batch, once the worker that computed them is known to run ``mine`` versions.
+
+    A worker with a knn_genre that does not send its versions (an older one)
+    gives a plain list: that is a mismatch too.
+    """
+    if not isinstance(outcome, dict) or "versions" not in outcome:
+        return_type = type(outcome).__name__
+        raise ClusterError(
+            f"a Dask worker runs another knn_genre (its tasks return a {return_type}, without versions): "
+            "its features would differ; install the same versions on every worker"
+        )
+    if tuple(outcome["versions"]) != tuple(mine):
+        raise _version_mismatch(outcome["worker"], outcome["versions"], mine)
+    return outcome["results"]
 
 
 def _probe_scheduler(address: str, timeout: float) -> None:
@@ -288,13 +326,7 @@ class Cluster:
             ) from None
         for worker, versions in sorted(theirs.items()):
             if tuple(versions) != mine:
-                names = ("knn_genre", "numpy", "scipy")
-                have = ", ".join(f"{n} {v}" for n, v in zip(names, versions))
-                want = ", ".join(f"{n} {v}" for n, v in zip(names, mine))
-                raise ClusterError(
-                    f"worker {worker} runs {have}, this machine {want}: its features would differ; "
-                    "install the same versions on every worker"
-                )
+                raise _version_mismatch(worker, versions, mine)
 
     @property
     def threads(self) -> int:
@@ -350,6 +382,7 @@ class Cluster:
         size = max(1, min(_BATCH, len(tasks) // (4 * self.threads)))
         starts = iter(range(0, len(tasks), size))
         window = {"threads": self.threads, "asked": time.monotonic()}
+        mine = worker_versions()
 
         def submit(first, stop):
             future = client.submit(_run_batch, function, tasks[first:stop], pure=False)
@@ -374,7 +407,7 @@ class Cluster:
             for future in done:
                 first, stop = spans.pop(future)
                 try:
-                    results = future.result()
+                    results = _batch_results(future.result(), mine)
                 except distributed.KilledWorker as exc:
                     if stop - first > 1:
                         singles.extend(reversed(range(first, stop)))
