@@ -485,3 +485,82 @@ def test_other_wav_suffixes_read_as_wav_and_other_containers_are_named(tmp_path)
             read_audio(tmp_path / "rock" / name)
     found = discover(tmp_path)  # tracks, skipped with their reason, not "non-audio"
     assert {t.path for t in found.tracks} >= {"rock/b.caf", "rock/b.w64", "rock/a.bwf"} and found.ignored == ()
+
+
+def _cbr_mp3_frames(x, level):
+    """The audio frames of a constant-bitrate MP3 of ``x`` (22050 Hz), without an Info frame."""
+    import io
+
+    import soundfile as sf
+
+    from knn_genre.audio.mpeg import parse_header
+
+    buffer = io.BytesIO()
+    sf.write(buffer, x, 22050, format="MP3", bitrate_mode="CONSTANT", compression_level=level)
+    raw = buffer.getvalue()
+    first = parse_header(raw[:4])
+    # LAME's length header, where its first frame is large enough to hold one: dropped.
+    return raw[first.length :] if raw[: first.length].find(b"Info") > 0 else raw
+
+
+def _id3_padding(n):
+    """An ID3v2.3 tag of ``n`` bytes of padding (a tagger's room for a cover picture)."""
+    size = n - 10
+    return b"ID3\x03\x00\x00" + bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F]) + bytes(size)
+
+
+def test_a_constant_bitrate_mp3_without_a_length_header_reads_whole_whatever_its_tags(tmp_path):
+    # Without a Xing/Info count the decoder estimates the length from the file's size, tags
+    # included: too long an estimate is harmless, the frames counted are what is read.
+    frames = _cbr_mp3_frames(tone(3.0), 0.5)
+    assert b"Info" not in frames[:2000] and b"Xing" not in frames[:2000]
+    plain = tmp_path / "plain.mp3"
+    plain.write_bytes(frames)
+    reference = read_signal(plain)
+    for name, content in (("tagged.mp3", _id3_padding(200_000) + frames), ("padded.mp3", frames + bytes(5000))):
+        (tmp_path / name).write_bytes(content)
+        np.testing.assert_array_equal(read_signal(tmp_path / name), reference, err_msg=name)
+    # Zero bytes after the last frame made the decoder fail in its last block: decoded again, exactly.
+    with open_audio(tmp_path / "padded.mp3") as source:
+        pieces = np.concatenate([source.read(0, 30000), source.read(30000, None)])
+    np.testing.assert_array_equal(pieces, reference)
+
+
+def test_an_mp3_the_decoder_would_read_short_is_refused(tmp_path):
+    from knn_genre.audio.mpeg import parse_header
+
+    # A variable bitrate without a Xing count: 160 kbit/s first, then 24 kbit/s. The decoder's
+    # estimate from the first frame's bitrate is far below the frames in the file.
+    vbr = _cbr_mp3_frames(tone(0.5), 0.0) + _cbr_mp3_frames(tone(3.0, seed=1), 0.9)
+    (tmp_path / "vbr.mp3").write_bytes(vbr)
+    with pytest.raises(AudioError, match=r"variable-bitrate MP3 without a Xing or VBRI header: the decoder would read only [\d.]+ s of its 3\.\d s"):
+        read_audio(tmp_path / "vbr.mp3")
+    # The same stream behind a VBRI header (Fraunhofer's), which the decoder does not read.
+    head = parse_header(vbr[:4])
+    count = 0
+    pos = 0
+    while pos + 4 <= len(vbr) and (h := parse_header(vbr[pos : pos + 4])) is not None:
+        count, pos = count + 1, pos + h.length
+    vbri = bytearray(vbr[: head.length])
+    vbri[4:] = bytes(len(vbri) - 4)
+    vbri[36:40] = b"VBRI"
+    vbri[36 + 14 : 36 + 18] = struct.pack(">I", count)
+    (tmp_path / "vbri.mp3").write_bytes(bytes(vbri) + vbr)
+    with pytest.raises(AudioError, match=r"an MP3 with a VBRI header, which the decoder does not read: the decoder would read only"):
+        read_audio(tmp_path / "vbri.mp3")
+
+
+def test_a_chained_ogg_and_an_opus_of_unspecified_rate_are_refused_not_read_in_part(tmp_path):
+    first, second = _good(tmp_path, "ogg").read_bytes(), write_lossy(tmp_path / "b.ogg", tone(2.0, seed=3), "ogg", 22050).read_bytes()
+    serial = struct.unpack("<I", second[14:18])[0]
+    if serial == struct.unpack("<I", first[14:18])[0]:  # a chain's streams have serials of their own
+        starts = [i for i in range(len(second)) if second.startswith(b"OggS", i)]
+        for page in range(len(starts)):
+            second = _ogg_page_patched(second, page, 14, struct.pack("<I", serial ^ 1))
+    (tmp_path / "chain.ogg").write_bytes(first + second)
+    with pytest.raises(AudioError, match=r"unsupported chained Ogg file: a second stream begins at byte \d+, after the first one ends"):
+        read_audio(tmp_path / "chain.ogg")
+    opus = _good(tmp_path, "opus").read_bytes()
+    (tmp_path / "rate0.opus").write_bytes(_ogg_first_packet_patched(opus, b"OpusHead", 12, bytes(4)))
+    with pytest.raises(AudioError, match=r"input sample rate is 0 \(unspecified\), which the decoder reads as 8 kHz"):
+        read_audio(tmp_path / "rate0.opus")

@@ -199,15 +199,21 @@ class DecodedSource:
                 f"the decoder finds {decoder.channels} at {decoder.samplerate} Hz",
             )
         frames = decoder.frames
-        if info.stream_frames is not None and abs(frames - info.stream_frames) > max(2 * _MP3_FRAME, info.stream_frames // 100):
+        if info.stream_frames is not None and frames < info.stream_frames - max(2 * _MP3_FRAME, info.stream_frames // 100):
+            # The decoder stops at its length: without a Xing count that is an estimate from the
+            # first frame's bitrate and the file's size, which a variable bitrate puts too low (and
+            # the decoder reads no VBRI header). Too high an estimate is harmless: reading stops
+            # at the last frame, and the frames counted here are what is read.
             rate = info.sample_rate
+            why = ("an MP3 with a VBRI header, which the decoder does not read" if info.length_header == "VBRI"
+                   else "variable-bitrate MP3 without a Xing or VBRI header")
             raise AudioError(
                 self.path,
-                f"variable-bitrate MP3 without a Xing or VBRI header: the decoder would read {frames / rate:.1f} s "
-                f"of its {info.stream_frames / rate:.1f} s; rewrite the file with a header",
+                f"{why}: the decoder would read only {frames / rate:.1f} s of its {info.stream_frames / rate:.1f} s; "
+                "rewrite the file with a Xing header (as LAME and ffmpeg write)",
             )
-        # The header's count where there is one; for an MP3 without one, its frames hold
-        # what the decoder will give (the decoder's own length is an estimate from the file size).
+        # The header's count where there is one; for an MP3, its frames hold what the
+        # decoder will give at most (the decoder's own length may be an estimate from the file size).
         for declared in (info.frames, info.stream_frames):
             if declared is not None:
                 frames = min(frames, declared)
@@ -287,6 +293,11 @@ class DecodedSource:
             with self._quiet():
                 data = self._decoder.read(n, dtype=dtype, always_2d=True)
         except soundfile.SoundFileError as exc:
+            remaining = getattr(self, "frames", 0) - self._pos
+            if self.info.stream_frames is not None and 0 < remaining < n:
+                # mpg123 went on past the last frame, into bytes after it (zero padding), and failed
+                # there: decode the tail again, asking for no more than the frames counted.
+                return self._tail(remaining)
             a, b = self._pos / self.sample_rate, (self._pos + n) / self.sample_rate
             raise AudioError(self.path, f"damaged or truncated {self.info.format} data between {a:.1f} and {b:.1f} s: {_reason(exc)}") from None
         except MemoryError:
@@ -294,6 +305,14 @@ class DecodedSource:
         self._pos += len(data)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are reported by read()
             return to_float(data[:, 0]) if data.shape[1] == 1 else to_mono(to_float(data))
+
+    def _tail(self, n: int) -> np.ndarray:
+        """The last ``n`` frames, decoded forwards from the start again as the grid decodes them."""
+        target = self._pos
+        self._open_decoder()
+        while self._pos < target:
+            self._block(min(BLOCK_FRAMES, target - self._pos))
+        return self._block(n)
 
     def _quiet(self):
         return _SILENCER.silenced() if self.noisy else _nothing()

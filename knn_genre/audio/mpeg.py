@@ -155,7 +155,7 @@ def mpeg_info(fh, path: str) -> StreamInfo:
         info = StreamInfo("MP3", encoding, head.sample_rate, head.channels, None, integer=False, lossless=False)
         if head.length is None:
             return info  # free format: frame lengths are not in the headers
-        declared = _declared_frames(data, first, head)
+        declared, length_header = _declared_frames(data, first, head)
         frames, end = _walk(data, first, size, head.stream)
         audio_frames = max(0, frames - (declared is not None))  # the Xing/VBRI frame holds no audio
         seconds = head.samples / head.sample_rate
@@ -180,8 +180,8 @@ def mpeg_info(fh, path: str) -> StreamInfo:
             )
         if audio_frames == 0:
             raise AudioError(path, "truncated: the file ends inside its first MPEG audio frame")
-    stream_frames = None if declared is not None else audio_frames * head.samples
-    return StreamInfo(info.format, encoding, info.sample_rate, info.channels, None, False, False, stream_frames)
+    return StreamInfo(info.format, encoding, info.sample_rate, info.channels, None, False, False,
+                      audio_frames * head.samples, length_header)
 
 
 def _find_stream(data, start: int, size: int, stream: tuple | None = None) -> int | None:
@@ -232,8 +232,8 @@ def _is_trailer(data, pos: int, size: int) -> bool:
     return pos >= size or any(data[pos : pos + len(tag)] == tag for tag in _TRAILING_TAGS)
 
 
-def _declared_frames(data, first: int, head: FrameHeader) -> int | None:
-    """The frame count of a Xing/Info or VBRI header in the first frame, if there is one.
+def _declared_frames(data, first: int, head: FrameHeader) -> tuple[int | None, str | None]:
+    """The frame count of a Xing/Info or VBRI header in the first frame, and which header; ``(None, None)`` without.
 
     A field the file does not hold whole (the first frame cut short) counts
     as absent: the caller then reports the cut frame.
@@ -247,8 +247,10 @@ def _declared_frames(data, first: int, head: FrameHeader) -> int | None:
     xing = first + 4 + side
     if data[xing : xing + 4] in (b"Xing", b"Info"):
         flags = field(xing + 4)
-        return field(xing + 8) if flags is not None and flags & 1 else None
+        count = field(xing + 8) if flags is not None and flags & 1 else None
+        return count, None if count is None else "Xing"
     vbri = first + 36
     if data[vbri : vbri + 4] == b"VBRI":
-        return field(vbri + 14)
-    return None
+        count = field(vbri + 14)
+        return count, None if count is None else "VBRI"
+    return None, None

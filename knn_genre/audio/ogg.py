@@ -96,6 +96,10 @@ def ogg_info(fh, path: str) -> StreamInfo:
                 raise AudioError(path, "damaged Ogg file: the first page does not begin a stream")
             serial = page_serial
             codec = _identify(bytes(page[_HEADER.size + segments :]), path)
+        if ended and kind & _BOS and page_serial != serial:
+            # A chain: the next song of a stream (an internet radio's, or files joined with cat).
+            # libsndfile reads only the first, so its length would be the first part's.
+            raise AudioError(path, f"unsupported chained Ogg file: a second stream begins at byte {pos}, after the first one ends")
         if page_serial == serial:
             if ended:
                 raise AudioError(path, "unsupported chained Ogg file: a second stream follows the first one")
@@ -127,6 +131,10 @@ def _identify(packet: bytes, path: str) -> tuple:
     elif packet[:8] == b"OpusHead" and len(packet) >= 19:
         channels, preskip, input_rate = packet[9], *struct.unpack("<HI", packet[10:16])
         rate, name = opus_output_rate(input_rate), "Opus"
+        if input_rate == 0:
+            # "Unspecified" by the spec; libsndfile takes it for 8 kHz and would cut the music at 4 kHz.
+            raise AudioError(path, "unsupported Opus header: its input sample rate is 0 (unspecified), which the "
+                                   "decoder reads as 8 kHz, losing everything above 4 kHz; remux it with ffmpeg -c copy")
     else:
         other = {b"\x7fFLAC": "FLAC", b"Speex": "Speex", b"\x80theora": "Theora video", b"fishead": "Skeleton"}
         found = next((n for magic, n in other.items() if packet.startswith(magic)), "an unknown codec")

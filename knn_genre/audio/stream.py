@@ -46,6 +46,9 @@ class StreamInfo:
     stream_frames : int or None
         For MP3: frames the stream holds by counting its MPEG frames
         (before the encoder's delay and padding are removed).
+    length_header : str or None
+        For MP3: the header giving the decoder the stream's length
+        (``"Xing"``, ``"VBRI"``), None without one.
     """
 
     format: str
@@ -56,6 +59,7 @@ class StreamInfo:
     integer: bool
     lossless: bool
     stream_frames: int | None = None
+    length_header: str | None = None
 
 
 def expect_kind(fh, path: str, kinds: tuple[str, ...], name: str) -> bytes:
