@@ -134,7 +134,7 @@ def _identify(packet: bytes, path: str) -> tuple:
         if input_rate == 0:
             # "Unspecified" by the spec; libsndfile takes it for 8 kHz and would cut the music at 4 kHz.
             raise AudioError(path, "unsupported Opus header: its input sample rate is 0 (unspecified), which the "
-                                   "decoder reads as 8 kHz, losing everything above 4 kHz; remux it with ffmpeg -c copy")
+                                   "decoder reads as 8 kHz, losing everything above 4 kHz; convert it with ffmpeg, which decodes it at 48 kHz (ffmpeg -i IN.opus OUT.flac)")
     else:
         other = {b"\x7fFLAC": "FLAC", b"Speex": "Speex", b"\x80theora": "Theora video", b"fishead": "Skeleton"}
         found = next((n for magic, n in other.items() if packet.startswith(magic)), "an unknown codec")
