@@ -564,3 +564,41 @@ def test_a_chained_ogg_and_an_opus_of_unspecified_rate_are_refused_not_read_in_p
     (tmp_path / "rate0.opus").write_bytes(_ogg_first_packet_patched(opus, b"OpusHead", 12, bytes(4)))
     with pytest.raises(AudioError, match=r"input sample rate is 0 \(unspecified\), which the decoder reads as 8 kHz"):
         read_audio(tmp_path / "rate0.opus")
+
+
+def _id3v24_with_footer(payload=b"TIT2\x00\x00\x00\x05\x00\x00\x03song"):
+    size = len(payload)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3\x04\x00\x10" + syncsafe + payload + b"3DI\x04\x00\x10" + syncsafe
+
+
+@pytest.mark.parametrize("prefix, name", [
+    (bytes(1000), "zero padding before the first frame"),
+    (_id3v24_with_footer(), "an ID3v2.4 tag with a footer"),
+    (_id3_padding(3000) + bytes(2048), "zeros after the ID3 tag"),
+])
+def test_what_taggers_leave_before_the_frames_reads_as_the_same_song(tmp_path, prefix, name):
+    # The decoder is given the file from its first frame on: libsndfile, opened on a descriptor,
+    # recognised none of these, though each holds the same frames.
+    plain = _good(tmp_path, "mp3")
+    tagged = tmp_path / "tagged.mp3"
+    tagged.write_bytes(prefix + plain.read_bytes())
+    np.testing.assert_array_equal(read_signal(tagged), read_signal(plain), err_msg=name)
+
+
+def test_a_flac_behind_an_id3_tag_with_a_footer_reads_as_the_same_samples(tmp_path):
+    plain = _good(tmp_path, "flac")
+    tagged = tmp_path / "tagged.flac"
+    tagged.write_bytes(_id3v24_with_footer() + plain.read_bytes())
+    np.testing.assert_array_equal(read_signal(tagged), read_signal(plain))
+
+
+def test_zeros_and_then_no_frames_are_not_an_mp3(tmp_path):
+    path = tmp_path / "zeros.mp3"
+    path.write_bytes(bytes(1000) + b"hello, not music at all\n" * 40)
+    with pytest.raises(AudioError, match="not an MP3 file: starts with '.*', not a known audio format"):
+        read_audio(path)
+    # Zeros, then one frame header that no second frame confirms.
+    path.write_bytes(bytes(1000) + bytes.fromhex("fffb9064") + b"hello, not music at all\n" * 40)
+    with pytest.raises(AudioError, match="not an MP3 file: 1000 zero bytes, then no MPEG audio frames"):
+        read_audio(path)

@@ -182,9 +182,12 @@ class DecodedSource:
             self._decoder.close()
             self._decoder = None
         os.lseek(self._fd, 0, os.SEEK_SET)
+        # From the first frame on where that is not the start (tags, padding): libsndfile opened
+        # on a descriptor recognises an MP3 by what it starts with, and some tag layouts it does not.
+        source = self._fd if not self.info.data_offset else _Slice(self._fd, self.info.data_offset)
         try:
             with self._quiet():
-                self._decoder = soundfile.SoundFile(self._fd, closefd=False)
+                self._decoder = soundfile.SoundFile(source, closefd=False)
         except soundfile.SoundFileError as exc:
             raise AudioError(self.path, f"cannot decode this {self.info.format} file: {_reason(exc)}") from None
         self._pos = 0
@@ -321,6 +324,28 @@ class DecodedSource:
 @contextmanager
 def _nothing():
     yield
+
+
+class _Slice:
+    """The bytes of a file from ``start`` on, as a read-only file object (for libsndfile's virtual I/O)."""
+
+    def __init__(self, fd: int, start: int):
+        self._fd, self._start, self._pos = fd, start, 0
+        self._size = max(0, os.fstat(fd).st_size - start)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._size - self._pos if n is None or n < 0 else n
+        data = os.pread(self._fd, max(0, n), self._start + self._pos)
+        self._pos += len(data)
+        return data
 
 
 class _StderrSilencer:

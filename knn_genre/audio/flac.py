@@ -11,6 +11,7 @@ reports damage or truncation found there when the samples are read.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 from ..errors import AudioError
 from .files import file_size, read_at
@@ -71,7 +72,8 @@ def flac_info(fh, path: str) -> StreamInfo:
         raise AudioError(path, "no audio frames: the file ends after its metadata (truncated?)")
     if len(sync) < 2 or sync[0] != 0xFF or sync[1] & 0xFE != 0xF8:
         raise AudioError(path, f"damaged: no FLAC audio frame where the metadata ends (byte {pos})")
-    return info
+    # After an ID3 tag the decoder is given the file from 'fLaC' on: libFLAC skips a tag, but not one with a footer.
+    return replace(info, data_offset=start) if start else info
 
 
 def _streaminfo(raw: bytes, path: str) -> StreamInfo:

@@ -110,15 +110,27 @@ def parse_header(raw: bytes) -> FrameHeader | None:
     return FrameHeader(version, layer, rate, channels, samples, length, kbps)
 
 
-def skip_id3v2(fh, path: str, size: int) -> int:
-    """Byte offset after the ID3v2 tags at the start of a file (0 if there are none).
+def _zero_padding(fh, path: str, size: int) -> int:
+    """Zero bytes before an ID3 tag or an MPEG frame at the start of the file (0 if it starts otherwise).
+
+    Some taggers leave the room of a removed tag as zeros; the frames after them are the song.
+    """
+    head = read_at(fh, 0, min(size, _SEARCH_BYTES), path)
+    lead = len(head) - len(head.lstrip(b"\0"))
+    if lead == 0 or lead == len(head):
+        return 0
+    rest = head[lead : lead + 4]
+    return lead if rest[:3] == b"ID3" or parse_header(rest) is not None else 0
+
+
+def skip_id3v2(fh, path: str, size: int, pos: int = 0) -> int:
+    """Byte offset after the ID3v2 tags at ``pos`` (``pos`` if there are none).
 
     Raises
     ------
     AudioError
         If a tag is damaged or reaches past the end of the file.
     """
-    pos = 0
     while True:
         raw = read_at(fh, pos, 10, path)
         if raw[:3] != b"ID3":
@@ -141,11 +153,15 @@ def mpeg_info(fh, path: str) -> StreamInfo:
         frames (e.g. only an ID3 tag), is damaged in the middle, holds fewer
         frames than its Xing/VBRI header declares, or its rate is implausible.
     """
-    expect_kind(fh, path, ("mp3",), "an MP3 file")
     size = file_size(fh)
-    start = skip_id3v2(fh, path, size)
+    lead = _zero_padding(fh, path, size)
+    if not lead:
+        expect_kind(fh, path, ("mp3",), "an MP3 file")
+    start = skip_id3v2(fh, path, size, lead)
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
         first = _find_stream(data, start, size)
+        if first is None and lead:
+            raise AudioError(path, f"not an MP3 file: {lead} zero bytes, then no MPEG audio frames")
         if first is None:
             after = f"after its {start}-byte ID3 tag" if start else f"in its first {min(size, _SEARCH_BYTES)} bytes"
             raise AudioError(path, f"no MPEG audio frames {after} (not an MP3 stream, or no audio)")
@@ -181,7 +197,7 @@ def mpeg_info(fh, path: str) -> StreamInfo:
         if audio_frames == 0:
             raise AudioError(path, "truncated: the file ends inside its first MPEG audio frame")
     return StreamInfo(info.format, encoding, info.sample_rate, info.channels, None, False, False,
-                      audio_frames * head.samples, length_header)
+                      audio_frames * head.samples, length_header, first)
 
 
 def _find_stream(data, start: int, size: int, stream: tuple | None = None) -> int | None:

@@ -49,6 +49,9 @@ class StreamInfo:
     length_header : str or None
         For MP3: the header giving the decoder the stream's length
         (``"Xing"``, ``"VBRI"``), None without one.
+    data_offset : int
+        Byte where the decoder is given the file: for MP3 its first frame,
+        after tags and padding (0: the whole file).
     """
 
     format: str
@@ -60,6 +63,7 @@ class StreamInfo:
     lossless: bool
     stream_frames: int | None = None
     length_header: str | None = None
+    data_offset: int = 0
 
 
 def expect_kind(fh, path: str, kinds: tuple[str, ...], name: str) -> bytes:
