@@ -350,7 +350,7 @@ def _summary(fs, report, output, fmt="npz") -> str:
     lines = [
         f"wrote {printable(output)}: {rows}, {len(fs.genres)} genres ({', '.join(map(printable, fs.genres))}), features: {', '.join(fs.families)}",
         f"  analysed {report.analysed}, reused {report.reused} unchanged, "
-        f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio file(s), "
+        f"skipped {len(report.skipped)}, ignored {len(report.ignored)} non-audio or hidden file(s), "
         f"{report.seconds:.2f} s",
     ]
     if fmt == "legacy":

@@ -59,7 +59,7 @@ def test_non_audio_files_are_ignored_and_counted(data, tmp_path, capsys):
     (data / "drums" / ".DS_Store").write_bytes(b"\0\1")
     (data / "drums" / "notes.txt").write_text("hi")
     assert build(data, tmp_path / "f.npz") == 0
-    assert "ignored 2 non-audio file(s)" in capsys.readouterr().out
+    assert "ignored 2 non-audio or hidden file(s)" in capsys.readouterr().out
     assert len(store.load(tmp_path / "f.npz")) == 30
 
 
@@ -205,7 +205,7 @@ def test_audio_files_in_no_genre_folder_are_named_not_counted_as_non_audio(data,
     assert build(data, tmp_path / "f.npz") == 0
     out, err = capsys.readouterr()
     assert "note: left out 1 audio file(s) in no genre folder, directly in" in err and "(e.g. loose.wav)" in err
-    assert "ignored 1 non-audio file(s)" in out  # notes.txt alone
+    assert "ignored 1 non-audio or hidden file(s)" in out  # notes.txt alone
     assert len(store.load(tmp_path / "f.npz")) == 30
 
 

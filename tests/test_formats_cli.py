@@ -73,7 +73,7 @@ def test_build_features_reads_every_format_and_names_every_bad_file(mixed, tmp_p
     }
     for rel, reason in reasons.items():
         assert any(line.startswith(f"skipped {rel}: ") and reason in line for line in lines), (rel, lines)
-    assert "Traceback" not in captured.err and "ignored 1 non-audio file(s)" in captured.out
+    assert "Traceback" not in captured.err and "ignored 1 non-audio or hidden file(s)" in captured.out
 
 
 def test_predict_takes_every_format_and_reports_bad_files(mixed, tmp_path, capsys):
