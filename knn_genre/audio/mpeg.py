@@ -115,6 +115,8 @@ def _zero_padding(fh, path: str, size: int) -> int:
 
     Some taggers leave the room of a removed tag as zeros; the frames after them are the song.
     """
+    if read_at(fh, 0, 1, path) != b"\0":
+        return 0  # the usual start, a tag or a frame: nothing more to read
     head = read_at(fh, 0, min(size, _SEARCH_BYTES), path)
     lead = len(head) - len(head.lstrip(b"\0"))
     if lead == 0 or lead == len(head):
