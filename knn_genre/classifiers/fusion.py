@@ -226,15 +226,11 @@ class FusionSVMClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X):
         """SVM decision values, shape (n_queries, n_classes), or (n_queries,) for two classes."""
-        parts = self._per_block(X, "decision_function")
-        if not parts:
-            return np.empty((0,) if len(self.classes_) == 2 else (0, len(self.classes_)))
-        return np.concatenate(parts)
+        return np.concatenate(self._per_block(X, "decision_function"))  # 0 rows are refused, as by scikit-learn
 
     def predict(self, X):
         """Genre of each query row, labels from ``classes_``."""
-        parts = self._per_block(X, "predict")
-        return np.concatenate(parts) if parts else self.classes_[:0]
+        return np.concatenate(self._per_block(X, "predict"))
 
 
 class CombinedVectorizer(TransformerMixin, BaseEstimator):

@@ -680,11 +680,8 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_queries, n_classes), or (n_queries,) for two classes
             As ``SVC.decision_function`` (one-vs-rest shape).
         """
-        parts = self._per_block(X, "decision_function")
-        if not parts:
-            shape = (0,) if len(self.classes_) == 2 else (0, len(self.classes_))
-            return np.empty(shape)
-        return np.concatenate(parts)
+        # validate_data refuses 0 rows, as scikit-learn's estimators do: there is always a block.
+        return np.concatenate(self._per_block(X, "decision_function"))
 
     @available_if(lambda self: self.probability)
     def predict_proba(self, X):
@@ -703,7 +700,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         """
         decisions = self.decision_function(X)
         if self.sigmoids_ is None:
-            return softmax_probabilities(decisions) if len(decisions) else np.empty((0, len(self.classes_)))
+            return softmax_probabilities(decisions)
         return sigmoid_probabilities(decisions, self.sigmoids_)
 
     def predict(self, X):
@@ -722,8 +719,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if self.probability:
             return self.classes_[self.predict_proba(X).argmax(axis=1)]
-        parts = self._per_block(X, "predict")
-        return np.concatenate(parts) if parts else self.classes_[:0]
+        return np.concatenate(self._per_block(X, "predict"))
 
 
 #: Parameters :func:`search_klsvm` can search; other grids need a plain grid search.
