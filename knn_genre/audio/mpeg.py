@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import AudioError
 from .files import file_size, read_at
@@ -170,7 +170,7 @@ def mpeg_info(fh, path: str) -> StreamInfo:
         head = parse_header(data[first : first + 4])
         check_rate(path, head.sample_rate)
         encoding = f"MPEG-{'2.5' if head.version == 25 else head.version} Layer {'I' * head.layer if head.layer < 3 else 'III'}"
-        info = StreamInfo("MP3", encoding, head.sample_rate, head.channels, None, integer=False, lossless=False)
+        info = StreamInfo("MP3", encoding, head.sample_rate, head.channels, None, integer=False, lossless=False, data_offset=first)
         if head.length is None:
             return info  # free format: frame lengths are not in the headers
         declared, length_header = _declared_frames(data, first, head)
@@ -198,8 +198,7 @@ def mpeg_info(fh, path: str) -> StreamInfo:
             )
         if audio_frames == 0:
             raise AudioError(path, "truncated: the file ends inside its first MPEG audio frame")
-    return StreamInfo(info.format, encoding, info.sample_rate, info.channels, None, False, False,
-                      audio_frames * head.samples, length_header, first)
+    return replace(info, stream_frames=audio_frames * head.samples, length_header=length_header)
 
 
 def _find_stream(data, start: int, size: int, stream: tuple | None = None) -> int | None:

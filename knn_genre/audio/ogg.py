@@ -126,7 +126,7 @@ def _identify(packet: bytes, path: str) -> tuple:
     """``(codec, channels, rate, pre-skip)`` from the first packet of the stream."""
     if packet[:7] == b"\x01vorbis" and len(packet) >= 16:
         channels, rate = packet[11], struct.unpack("<I", packet[12:16])[0]
-        preskip = input_rate = 0
+        preskip = 0
         name = "Vorbis"
     elif packet[:8] == b"OpusHead" and len(packet) >= 19:
         channels, preskip, input_rate = packet[9], *struct.unpack("<HI", packet[10:16])
@@ -135,6 +135,7 @@ def _identify(packet: bytes, path: str) -> tuple:
             # "Unspecified" by the spec; libsndfile takes it for 8 kHz and would cut the music at 4 kHz.
             raise AudioError(path, "unsupported Opus header: its input sample rate is 0 (unspecified), which the "
                                    "decoder reads as 8 kHz, losing everything above 4 kHz; convert it with ffmpeg, which decodes it at 48 kHz (ffmpeg -i IN.opus OUT.flac)")
+        check_rate(path, input_rate)  # the decoded rate is derived from it
     else:
         other = {b"\x7fFLAC": "FLAC", b"Speex": "Speex", b"\x80theora": "Theora video", b"fishead": "Skeleton"}
         found = next((n for magic, n in other.items() if packet.startswith(magic)), "an unknown codec")
@@ -143,7 +144,5 @@ def _identify(packet: bytes, path: str) -> tuple:
         raise AudioError(path, "damaged header: 0 channels")
     if channels > _MAX_CHANNELS:
         raise AudioError(path, f"damaged header: {channels} channels (Ogg {name} music has 1 to {_MAX_CHANNELS})")
-    if name == "Opus" and input_rate:
-        check_rate(path, input_rate)  # 0 is "unspecified"; the decoded rate is derived from it
     check_rate(path, rate)
     return name, channels, int(rate), preskip

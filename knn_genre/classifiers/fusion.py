@@ -32,7 +32,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 from ..errors import ParameterError, check_choice, check_integer, check_number
 from ..features.gaussian import DEFAULT_RIDGE, packed_dim, unpack
 from .divergence import DEFAULT_BLOCK_SIZE, gaussian_terms, symmetric_kl_from_terms
-from .svm import GaussianVectorizer, clip_spectrum
+from .svm import GaussianVectorizer, check_separable, clip_spectrum
 
 __all__ = ["split_columns", "FusionSVMClassifier", "FUSION_PARAM_GRID", "CombinedVectorizer"]
 
@@ -176,9 +176,7 @@ class FusionSVMClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise ParameterError(f"an SVM needs at least 2 genres to separate; got 1 class ({str(self.classes_[0])!r})")
+        self.classes_ = check_separable(np.unique(y))
         G, T = split_columns(X, self.gaussian_columns)
         # The attributes of the other kernel are reset, so a refit after set_params keeps none of an earlier fit.
         self.origin_ = self.vectorizer_ = self.gaussian_scaler_ = None

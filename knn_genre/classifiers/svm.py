@@ -577,11 +577,7 @@ class KLSVMClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise ParameterError(
-                f"an SVM needs at least 2 genres to separate; got 1 class ({str(self.classes_[0])!r})"
-            )
+        self.classes_ = check_separable(np.unique(y))
         if groups is not None:
             groups = check_groups(groups, len(y))
         self.dim_ = packed_dim(X.shape[1])
@@ -778,6 +774,13 @@ def search_klsvm(estimator: KLSVMClassifier, grid, X, y, folds) -> tuple[dict, f
     scores /= len(folds)
     best = int(np.argmax(scores))  # the first of equal scores
     return dict(points[best]), float(scores[best])
+
+
+def check_separable(classes: np.ndarray) -> np.ndarray:
+    """``classes`` if an SVM can separate them (at least 2), else a ParameterError naming the one."""
+    if len(classes) < 2:
+        raise ParameterError(f"an SVM needs at least 2 genres to separate; got 1 class ({str(classes[0])!r})")
+    return classes
 
 
 def make_svm_pipeline(*, covariance="log-euclidean") -> Pipeline:

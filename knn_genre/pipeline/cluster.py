@@ -131,9 +131,8 @@ def _batch_results(outcome, mine) -> list:
     gives a plain list: that is a mismatch too.
     """
     if not isinstance(outcome, dict) or "versions" not in outcome:
-        return_type = type(outcome).__name__
         raise ClusterError(
-            f"a Dask worker runs another knn_genre (its tasks return a {return_type}, without versions): "
+            f"a Dask worker runs another knn_genre (its tasks return a {type(outcome).__name__}, without versions): "
             "its features would differ; install the same versions on every worker"
         )
     if tuple(outcome["versions"]) != tuple(mine):
